@@ -1,0 +1,226 @@
+//! A client-side request budget shared by every request of one source, and a shared pause that
+//! the server can impose through rate-limit headers.
+//!
+//! Hand-written rather than governor because it must run on tokio's clock (tests pause and
+//! advance it) and must also obey server-announced pauses (`X-Ratelimit-*-Remaining: 0` until
+//! `X-Ratelimit-Reset`), which a pure token bucket knows nothing of.
+
+use super::retry::{header_str, reset_wait};
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// At most `requests` requests in any window of length `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Start times of the requests inside the current window, oldest first.
+    recent: VecDeque<Instant>,
+    /// No request may start before this instant.
+    paused_until: Option<Instant>,
+    /// Requests made and server-imposed pauses, for progress logs and benchmarks.
+    requests: u64,
+    pauses: u64,
+}
+
+/// Shared by all workers of a source (wrap it in an `Arc`).
+#[derive(Debug)]
+pub struct RateLimiter {
+    budget: Option<Budget>,
+    /// Extra random wait after a server-announced reset, so workers do not stampede.
+    reset_jitter: Duration,
+    state: Mutex<State>,
+}
+
+/// Counters for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterStats {
+    pub requests: u64,
+    pub pauses: u64,
+}
+
+impl RateLimiter {
+    pub fn new(budget: Option<Budget>) -> Self {
+        Self {
+            budget,
+            reset_jitter: Duration::from_millis(250),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn with_reset_jitter(mut self, jitter: Duration) -> Self {
+        self.reset_jitter = jitter;
+        self
+    }
+
+    /// Waits until a request may start without breaking the budget or a pause, then counts it.
+    pub async fn acquire(&self) {
+        loop {
+            let wake = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                match state.paused_until {
+                    Some(until) if until > now => Some(until),
+                    _ => {
+                        state.paused_until = None;
+                        match self.budget {
+                            None => None,
+                            Some(budget) => {
+                                while state
+                                    .recent
+                                    .front()
+                                    .is_some_and(|t| now.duration_since(*t) >= budget.per)
+                                {
+                                    state.recent.pop_front();
+                                }
+                                if state.recent.len() < budget.requests as usize {
+                                    None
+                                } else {
+                                    state.recent.front().map(|oldest| *oldest + budget.per)
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => {
+                    let mut state = self.lock();
+                    // Another task may have taken the slot or set a pause while we woke up.
+                    let now = Instant::now();
+                    if state.paused_until.is_some_and(|u| u > now) {
+                        continue;
+                    }
+                    if let Some(budget) = self.budget {
+                        if state.recent.len() >= budget.requests as usize {
+                            continue;
+                        }
+                        state.recent.push_back(now);
+                    }
+                    state.requests += 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pauses every worker for `wait` (plus jitter), e.g. after a 429 or an exhausted quota.
+    pub fn pause_for(&self, wait: Duration) {
+        let jitter = if self.reset_jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            let max = self.reset_jitter.as_millis() as u64;
+            Duration::from_millis(rand::rng().random_range(0..=max))
+        };
+        let until = Instant::now() + wait + jitter;
+        let mut state = self.lock();
+        if state.paused_until.is_none_or(|u| u < until) {
+            state.paused_until = Some(until);
+            state.pauses += 1;
+        }
+    }
+
+    /// Reads `X-Ratelimit-{Route,Global}-Remaining`; when one reaches 0, pauses everyone until
+    /// `X-Ratelimit-Reset`. Returns the pause taken, if any.
+    pub fn observe(&self, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+        let exhausted = [
+            "x-ratelimit-route-remaining",
+            "x-ratelimit-global-remaining",
+        ]
+        .iter()
+        .any(|name| header_str(headers, name).and_then(|v| v.parse::<i64>().ok()) == Some(0));
+        if !exhausted {
+            return None;
+        }
+        let reset = header_str(headers, "x-ratelimit-reset")?
+            .parse::<u64>()
+            .ok()?;
+        let wait = reset_wait(reset, now);
+        self.pause_for(wait);
+        Some(wait)
+    }
+
+    pub fn stats(&self) -> LimiterStats {
+        let state = self.lock();
+        LimiterStats {
+            requests: state.requests,
+            pauses: state.pauses,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is a single step.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn never_exceeds_the_budget_in_any_window() {
+        let limiter = Arc::new(RateLimiter::new(Some(Budget {
+            requests: 5,
+            per: Duration::from_secs(10),
+        })));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let limiter = limiter.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    limiter.acquire().await;
+                    times.push(Instant::now());
+                }
+                times
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all.len(), 20);
+        for (i, t) in all.iter().enumerate() {
+            let in_window = all[i..]
+                .iter()
+                .filter(|u| u.duration_since(*t) < Duration::from_secs(10))
+                .count();
+            assert!(in_window <= 5, "{in_window} requests inside one window");
+        }
+        // 20 requests at 5 per 10 s: the last starts after 30 s, not much later.
+        let elapsed = all[19].duration_since(start);
+        assert!(
+            elapsed >= Duration::from_secs(30) && elapsed < Duration::from_secs(31),
+            "{elapsed:?}"
+        );
+        assert_eq!(limiter.stats().requests, 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exhausted_quota_pauses_everyone_until_reset() {
+        let limiter = RateLimiter::new(None).with_reset_jitter(Duration::ZERO);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-route-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "1700000003000".parse().unwrap());
+        assert_eq!(limiter.observe(&h, now), Some(Duration::from_secs(3)));
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        h.insert("x-ratelimit-route-remaining", "4".parse().unwrap());
+        assert_eq!(limiter.observe(&h, now), None);
+    }
+}

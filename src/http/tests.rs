@@ -1,0 +1,165 @@
+//! The retry loop against a real server on loopback.
+
+use super::*;
+use axum::Router;
+use axum::http::StatusCode as AxStatus;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+async fn serve(router: Router) -> Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Url::parse(&format!("http://{addr}/")).unwrap()
+}
+
+fn client(max_retries: u32) -> HttpClient {
+    HttpClient::new(
+        &HttpSpec {
+            connect_timeout: Duration::from_secs(2),
+            max_retries,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_secs(2),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+/// Answers with `script[n]` on the n-th request, then 200 "ok".
+fn scripted(script: Vec<(u16, &'static str, Option<&'static str>)>) -> (Router, Arc<AtomicU32>) {
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let script = Arc::new(script);
+    let router = Router::new().route(
+        "/x",
+        get(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+            let script = script.clone();
+            async move {
+                match script.get(n) {
+                    Some((status, body, retry_after)) => {
+                        let mut r = (AxStatus::from_u16(*status).unwrap(), *body).into_response();
+                        if let Some(ra) = retry_after {
+                            r.headers_mut().insert("retry-after", ra.parse().unwrap());
+                        }
+                        r
+                    }
+                    None => Response::new("ok".into()),
+                }
+            }
+        }),
+    );
+    (router, hits)
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried_until_success() {
+    let (router, hits) = scripted(vec![
+        (503, "down", None),
+        (429, "slow", Some("0")),
+        (500, "oops", None),
+    ]);
+    let base = serve(router).await;
+    let response = client(5)
+        .send(&Call::get("t", base.join("x").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried_and_name_path_status_and_body() {
+    for status in [400u16, 401, 403, 404] {
+        let (router, hits) = scripted(vec![(status, "{\"errors\":[\"permission denied\"]}", None)]);
+        let base = serve(router).await;
+        let err = client(5)
+            .send(&Call::get("t", base.join("x").unwrap()))
+            .await
+            .unwrap_err();
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}");
+        let text = err.to_string();
+        assert!(
+            text.contains("/x")
+                && text.contains(&status.to_string())
+                && text.contains("permission denied"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let (router, hits) = scripted(vec![(502, "bad gateway", None); 10]);
+    let base = serve(router).await;
+    let err = client(2)
+        .send(&Call::get("t", base.join("x").unwrap()))
+        .await
+        .unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert!(err.to_string().contains("3 attempt"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_allowed_fails_fast() {
+    let (router, hits) = scripted(vec![(429, "later", Some("3600"))]);
+    let base = serve(router).await;
+    let err = client(5)
+        .send(&Call::get("t", base.join("x").unwrap()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HttpError::WaitTooLong { .. }), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn classifier_can_retry_a_400_or_stop_a_500() {
+    let (router, hits) = scripted(vec![(400, "existing export in progress", None)]);
+    let base = serve(router).await;
+    let call = Call::get("t", base.join("x").unwrap())
+        .classify(|_, body| body.contains("in progress").then_some(Verdict::Retry));
+    client(3).send(&call).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    let (router, hits) = scripted(vec![(500, "no data to export", None)]);
+    let base = serve(router).await;
+    let call = Call::get("t", base.join("x").unwrap())
+        .classify(|_, body| body.contains("no data").then_some(Verdict::Fail));
+    let err = client(3).send(&call).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_then_reported() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = Url::parse(&format!("http://{addr}/x")).unwrap();
+    let err = client(2).send(&Call::get("t", url)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("could not connect") && text.contains("3 attempt"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plain_http_only_to_loopback_unless_allowed() {
+    assert!(check_scheme(&Url::parse("http://127.0.0.1:8200").unwrap(), false).is_ok());
+    assert!(check_scheme(&Url::parse("http://localhost:8200").unwrap(), false).is_ok());
+    assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), false).is_err());
+    assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), true).is_ok());
+    assert!(check_scheme(&Url::parse("ftp://x").unwrap(), true).is_err());
+}
+
+#[test]
+fn join_path_keeps_the_base_prefix() {
+    let base = Url::parse("https://h/prefix/").unwrap();
+    assert_eq!(join_path(&base, "/v1/x").as_str(), "https://h/prefix/v1/x");
+    let base = Url::parse("https://h").unwrap();
+    assert_eq!(join_path(&base, "v1/x").as_str(), "https://h/v1/x");
+}

@@ -1,0 +1,38 @@
+//! Logging: `tracing` events as JSON lines when stderr is not a terminal (Kubernetes, CI), human
+//! text when it is. Logs go to stderr; stdout carries only the run summary.
+
+use crate::config::env::LogFormat;
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `filter` is a tracing filter such as `info` or
+/// `rollcall=debug`; an invalid one falls back to `info` with a warning.
+pub fn init(format: LogFormat, filter: Option<&str>) {
+    let filter_text = filter.unwrap_or("info");
+    let (filter, bad_filter) = match EnvFilter::try_new(filter_text) {
+        Ok(f) => (f, false),
+        Err(_) => (EnvFilter::new("info"), true),
+    };
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let installed = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    if installed.is_ok() && bad_filter {
+        tracing::warn!(filter = filter_text, "Invalid log filter; using `info`.");
+    }
+}

@@ -1,0 +1,448 @@
+//! Where reports go: an object store built from the spec (local folder or S3), the key templates,
+//! and streaming writes that never overwrite and never leave half an object under a final key.
+//!
+//! Small objects are buffered and written in one conditional put (`If-None-Match: *`); objects
+//! larger than the part size switch to a multipart upload, which stays invisible until it is
+//! completed and is aborted on any failure or cancellation.
+
+use crate::config::OutputSpec;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Size of each part of a multipart upload, and the size above which a report switches to one.
+pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
+/// S3's minimum part size (all parts but the last).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// A parsed `output.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputLocation {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl OutputLocation {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!(
+                    "`{url}` names no bucket; write it as s3://bucket/prefix"
+                ));
+            }
+            return Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        if url.starts_with("file://") {
+            let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+            let path = parsed
+                .to_file_path()
+                .map_err(|_| format!("`{url}` is not an absolute file:// URL"))?;
+            return Ok(Self::Local(path));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(format!(
+                "scheme `{scheme}://` is not supported; use s3://bucket/prefix, file:///dir or a path"
+            ));
+        }
+        if url.trim().is_empty() {
+            return Err("is empty; use s3://bucket/prefix, file:///dir or a path".to_owned());
+        }
+        Ok(Self::Local(PathBuf::from(url)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("output {location}: {message}")]
+    Setup { location: String, message: String },
+    #[error(
+        "an object already exists at {key} in {location}; rollcall never overwrites a report: use a new run id or move the old object"
+    )]
+    Exists { location: String, key: String },
+    #[error("writing {key} to {location} failed ({hint}): {source}")]
+    Store {
+        location: String,
+        key: String,
+        hint: &'static str,
+        #[source]
+        source: Box<object_store::Error>,
+    },
+}
+
+/// Values for the key templates of one run.
+#[derive(Debug, Clone)]
+pub struct KeyValues {
+    pub job: String,
+    pub date: String,
+    pub run_id: String,
+}
+
+/// The configured object store plus the run's key templates.
+#[derive(Debug, Clone)]
+pub struct Output {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    location: String,
+    key_template: String,
+    manifest_template: String,
+    values: KeyValues,
+    part_size: usize,
+}
+
+impl Output {
+    /// Builds the store for `url` (or the spec's, or `./reports`). S3 credentials come from the
+    /// standard `AWS_*` environment, so static keys, IRSA and pod identity all work.
+    pub fn open(
+        spec: &OutputSpec,
+        url: Option<&str>,
+        values: KeyValues,
+    ) -> Result<Self, OutputError> {
+        let url = url
+            .map(str::to_owned)
+            .or_else(|| spec.url.clone())
+            .unwrap_or_else(|| "./reports".to_owned());
+        let setup = |message: String| OutputError::Setup {
+            location: url.clone(),
+            message,
+        };
+        let location = OutputLocation::parse(&url).map_err(setup)?;
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = match &location {
+            OutputLocation::Local(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| setup(format!("cannot create the folder: {e}")))?;
+                let store = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| setup(format!("cannot open the folder: {e}")))?;
+                (Arc::new(store), String::new())
+            }
+            OutputLocation::S3 { bucket, prefix } => {
+                let options = &spec.options;
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(endpoint) = &options.endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(region) = &options.region {
+                    builder = builder.with_region(region);
+                }
+                if options.allow_http {
+                    builder = builder.with_allow_http(true);
+                }
+                if options.virtual_hosted_style {
+                    builder = builder.with_virtual_hosted_style_request(true);
+                }
+                let store = builder
+                    .build()
+                    .map_err(|e| setup(format!("cannot configure S3: {e}")))?;
+                (Arc::new(store), prefix.clone())
+            }
+        };
+        Ok(Self {
+            store,
+            prefix,
+            location: url,
+            key_template: spec.key_template.clone(),
+            manifest_template: spec.manifest_template.clone(),
+            values,
+            part_size: DEFAULT_PART_SIZE,
+        })
+    }
+
+    /// An output over any store, for tests and embedding.
+    pub fn with_store(
+        store: Arc<dyn ObjectStore>,
+        location: &str,
+        spec: &OutputSpec,
+        values: KeyValues,
+    ) -> Self {
+        Self {
+            store,
+            prefix: String::new(),
+            location: location.to_owned(),
+            key_template: spec.key_template.clone(),
+            manifest_template: spec.manifest_template.clone(),
+            values,
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
+
+    /// Uses parts of `size` bytes (at least 5 MiB, S3's minimum) for large reports.
+    pub fn with_part_size(mut self, size: usize) -> Self {
+        self.part_size = size.max(MIN_PART_SIZE);
+        self
+    }
+
+    /// Where reports land, for people: the URL given.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// Key of a report (relative to the prefix), from the key template.
+    pub fn report_key(&self, source: &str, report: &str) -> String {
+        self.render(&self.key_template, source, report)
+    }
+
+    pub fn manifest_key(&self) -> String {
+        self.render(&self.manifest_template, "", "manifest")
+    }
+
+    fn render(&self, template: &str, source: &str, report: &str) -> String {
+        template
+            .replace("{job}", &self.values.job)
+            .replace("{date}", &self.values.date)
+            .replace("{run_id}", &self.values.run_id)
+            .replace("{source}", source)
+            .replace("{report}", report)
+    }
+
+    fn full_path(&self, key: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    /// A writer for a new object at `key`. Nothing is visible until [`ObjectWriter::finish`].
+    pub fn writer(&self, key: String) -> ObjectWriter {
+        ObjectWriter {
+            store: self.store.clone(),
+            path: self.full_path(&key),
+            key,
+            location: self.location.clone(),
+            buffer: Vec::new(),
+            upload: None,
+            part_size: self.part_size,
+        }
+    }
+
+    /// Writes a small object in one conditional put; fails if the key exists.
+    pub async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
+        let mut writer = self.writer(key.to_owned());
+        writer.write(bytes).await?;
+        writer.finish().await
+    }
+}
+
+/// Streams one object. Dropping it unfinished aborts any multipart upload in flight.
+pub struct ObjectWriter {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    key: String,
+    location: String,
+    buffer: Vec<u8>,
+    upload: Option<WriteMultipart>,
+    part_size: usize,
+}
+
+impl ObjectWriter {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub async fn write(&mut self, chunk: Vec<u8>) -> Result<(), OutputError> {
+        match &mut self.upload {
+            Some(upload) => {
+                // Backpressure: at most a few parts in flight, so memory stays bounded.
+                upload
+                    .wait_for_capacity(2)
+                    .await
+                    .map_err(|e| store_error(&self.location, &self.key, e))?;
+                upload.write(&chunk);
+            }
+            None => {
+                self.buffer.extend_from_slice(&chunk);
+                if self.buffer.len() >= self.part_size {
+                    self.start_multipart().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_multipart(&mut self) -> Result<(), OutputError> {
+        // Multipart completion cannot be made conditional here, so check first; keys carry the
+        // run id, so only a deliberate re-use of a run id can race with this.
+        match self.store.head(&self.path).await {
+            Ok(_) => {
+                return Err(OutputError::Exists {
+                    location: self.location.clone(),
+                    key: self.key.clone(),
+                });
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error(&self.location, &self.key, e)),
+        }
+        let upload = self
+            .store
+            .put_multipart(&self.path)
+            .await
+            .map_err(|e| store_error(&self.location, &self.key, e))?;
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        upload.write(&std::mem::take(&mut self.buffer));
+        self.upload = Some(upload);
+        Ok(())
+    }
+
+    /// Makes the object visible under its key.
+    pub async fn finish(mut self) -> Result<(), OutputError> {
+        match self.upload.take() {
+            Some(upload) => upload
+                .finish()
+                .await
+                .map(|_| ())
+                .map_err(|e| store_error(&self.location, &self.key, e)),
+            None => {
+                let payload = PutPayload::from(std::mem::take(&mut self.buffer));
+                let options = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match self.store.put_opts(&self.path, payload, options).await {
+                    Ok(_) => Ok(()),
+                    Err(object_store::Error::AlreadyExists { .. }) => Err(OutputError::Exists {
+                        location: self.location.clone(),
+                        key: self.key.clone(),
+                    }),
+                    Err(e) => Err(store_error(&self.location, &self.key, e)),
+                }
+            }
+        }
+    }
+
+    /// Discards the object: aborts the multipart upload if one was started.
+    pub async fn abort(mut self) {
+        if let Some(upload) = self.upload.take()
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!(key = %self.key, error = %e, "Could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads will remove it.");
+        }
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        // Cancelled mid-upload (SIGTERM, deadline): abort in the background so the store does
+        // not keep the parts. The object itself was never visible.
+        if let Some(upload) = self.upload.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let key = self.key.clone();
+            handle.spawn(async move {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(key = %key, error = %e, "Could not abort a multipart upload.");
+                }
+            });
+        }
+    }
+}
+
+fn store_error(location: &str, key: &str, source: object_store::Error) -> OutputError {
+    let hint = match &source {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the pod's role, and the bucket policy"
+        }
+        object_store::Error::NotFound { .. } => "not found: check that the bucket exists",
+        object_store::Error::AlreadyExists { .. } => "an object already exists under this key",
+        _ => "check that the endpoint is reachable and the bucket exists",
+    };
+    OutputError::Store {
+        location: location.to_owned(),
+        key: key.to_owned(),
+        hint,
+        source: Box::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn output(store: Arc<dyn ObjectStore>) -> Output {
+        Output::with_store(
+            store,
+            "memory://",
+            &OutputSpec::default(),
+            KeyValues {
+                job: "nightly".into(),
+                date: "2026-11-22".into(),
+                run_id: "r1".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn urls_parse_to_locations() {
+        assert_eq!(
+            OutputLocation::parse("s3://bucket/a/b/").unwrap(),
+            OutputLocation::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(
+            OutputLocation::parse("file:///tmp/x").unwrap(),
+            OutputLocation::Local("/tmp/x".into())
+        );
+        assert_eq!(
+            OutputLocation::parse("./reports").unwrap(),
+            OutputLocation::Local("./reports".into())
+        );
+        assert!(OutputLocation::parse("s3:///x").is_err());
+        assert!(OutputLocation::parse("gs://b").is_err());
+    }
+
+    #[test]
+    fn keys_follow_the_templates() {
+        let out = output(Arc::new(InMemory::new()));
+        assert_eq!(
+            out.report_key("vault", "vault-forecast"),
+            "nightly/2026-11-22/r1/vault-forecast.csv"
+        );
+        assert_eq!(out.manifest_key(), "nightly/2026-11-22/r1/manifest.json");
+    }
+
+    #[tokio::test]
+    async fn never_overwrites_and_aborts_leave_nothing() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let out = output(store.clone()).with_part_size(MIN_PART_SIZE);
+        out.put_new("a.csv", b"one".to_vec()).await.unwrap();
+        let err = out.put_new("a.csv", b"two".to_vec()).await.unwrap_err();
+        assert!(matches!(err, OutputError::Exists { .. }), "{err}");
+        let got = store
+            .get(&ObjectPath::from("a.csv"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"one");
+
+        // A large object goes multipart; aborting it leaves nothing behind.
+        let mut writer = out.writer("big.csv".into());
+        writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
+        writer.abort().await;
+        assert!(store.head(&ObjectPath::from("big.csv")).await.is_err());
+
+        let mut writer = out.writer("big.csv".into());
+        writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
+        writer.write(vec![b'y'; 10]).await.unwrap();
+        writer.finish().await.unwrap();
+        let meta = store.head(&ObjectPath::from("big.csv")).await.unwrap();
+        assert_eq!(meta.size as usize, MIN_PART_SIZE + 20);
+        let mut writer = out.writer("big.csv".into());
+        let err = writer.write(vec![b'x'; MIN_PART_SIZE]).await.unwrap_err();
+        assert!(matches!(err, OutputError::Exists { .. }), "{err}");
+    }
+}

@@ -1,0 +1,113 @@
+//! The run manifest: written last, after every report, so consumers can trigger on it.
+//!
+//! Schema version 1. Fields are only ever added; a field's meaning never changes within a
+//! version. Documented in `docs/manifest.md`.
+
+use super::ReportMeta;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every source succeeded.
+    Succeeded,
+    /// Some sources failed; the others' reports were written.
+    Partial,
+    /// Every source failed.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStatus {
+    Succeeded,
+    Failed,
+}
+
+/// The time range a source's data covers.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// This run's slice of the sources when the job is split across pods.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub job: String,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub status: RunStatus,
+    /// Where the keys below live (the output URL, without credentials).
+    pub output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    pub sources: Vec<SourceEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceEntry {
+    pub name: String,
+    pub kind: String,
+    pub status: SourceStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub window: Option<Window>,
+    /// The thresholds the reports were computed with (`inactive_days`, `roll_off_months`...).
+    pub thresholds: BTreeMap<String, serde_json::Value>,
+    /// Facts found while fetching that a consumer may act on (`months_over_licence`...).
+    pub findings: BTreeMap<String, serde_json::Value>,
+    pub reports: Vec<ReportEntry>,
+    pub error: Option<String>,
+    /// The source failed because its credential was refused (drives exit code 2).
+    #[serde(skip)]
+    pub credentials_rejected: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportEntry {
+    #[serde(flatten)]
+    pub meta: ReportMeta,
+    /// Always `written`: a report that was not fully written is not listed.
+    pub status: &'static str,
+}
+
+impl From<ReportMeta> for ReportEntry {
+    fn from(meta: ReportMeta) -> Self {
+        Self {
+            meta,
+            status: "written",
+        }
+    }
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain data into memory cannot fail.
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}

@@ -1,0 +1,454 @@
+//! The orchestrator: load and check the spec, prepare every source (nothing fetched yet), run
+//! them all concurrently under their deadlines, make each successful source's reports visible,
+//! write the manifest last, and decide the exit status.
+//!
+//! A failing source never stops or loses the others (ripgrep's rule: report per item, go on,
+//! tell the truth at the end). Cancellation (SIGTERM, SIGINT) drops in-flight work; unfinished
+//! uploads are aborted and no manifest is written, so nothing looks complete that is not.
+
+use crate::config::{self, ConfigError, Environment, JobSpec};
+use crate::http::HttpClient;
+use crate::output::{KeyValues, Output, OutputError};
+use crate::report::manifest::{
+    Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
+};
+use crate::report::{CsvReport, ReportMeta};
+use crate::sources::{Source, SourceContext, SourceError, SourceSpec};
+use crate::time::RunClock;
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Exit codes, documented in the README and used by the chart's `podFailurePolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Every source succeeded.
+    Success = 0,
+    /// Unexpected error, interrupted run, or every source failed at runtime.
+    Failure = 1,
+    /// Configuration or credentials invalid; Kubernetes should not retry.
+    Config = 2,
+    /// Some sources failed; the others' reports were written.
+    Partial = 3,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What to run; built by the CLI from flags and `ROLLCALL_*` settings.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// Only these sources (by name); empty means all.
+    pub only: Vec<String>,
+    /// Replaces the spec's `output.url`.
+    pub output: Option<String>,
+    pub run_id: Option<String>,
+    pub clock: RunClock,
+    pub env: Environment,
+    pub shard: Option<Shard>,
+}
+
+/// One slice of the sources, for running a job as an Indexed Job across pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `INDEX/COUNT`, e.g. `0/3`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not INDEX/COUNT, e.g. 0/3"))?;
+        let index: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{index}` is not a shard index"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{count}` is not a shard count"))?;
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count} is out of range: the index counts from 0 and must be below the count"
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Stable assignment: the same source name lands on the same shard in every run, whatever
+    /// the order or number of other sources (FNV-1a of the name, modulo the count).
+    pub fn owns(&self, source_name: &str) -> bool {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in source_name.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// Why a run could not complete in the normal way.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Output(#[from] OutputError),
+    #[error("interrupted by {0}; unfinished uploads were aborted and no manifest was written")]
+    Interrupted(&'static str),
+}
+
+impl RunError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            RunError::Config(_) => ExitStatus::Config,
+            RunError::Output(_) | RunError::Interrupted(_) => ExitStatus::Failure,
+        }
+    }
+}
+
+/// The outcome of a completed run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub manifest: Manifest,
+    pub manifest_key: String,
+    pub output: String,
+    pub status: ExitStatus,
+}
+
+/// Checks the spec and the environment for every selected source; fetches nothing.
+pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
+    let mut spec = config::load(&options.config)?;
+    select_sources(&mut spec, options)?;
+    let shared =
+        HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
+    let mut prepared = Vec::with_capacity(spec.sources.len());
+    let mut errors = Vec::new();
+    for source in &spec.sources {
+        match source.prepare(&options.env, &shared, &spec.http) {
+            Ok(s) => prepared.push(s),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if let Some(url) = options.output.as_deref() {
+        crate::output::OutputLocation::parse(url)
+            .map_err(|m| ConfigError::Environment(format!("output `{url}`: {m}")))?;
+    }
+    if !errors.is_empty() {
+        return Err(ConfigError::Environment(errors.join("\n")));
+    }
+    Ok((spec, prepared))
+}
+
+fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), ConfigError> {
+    for name in &options.only {
+        if !spec.sources.iter().any(|s| s.name() == name) {
+            let known: Vec<&str> = spec.sources.iter().map(SourceSpec::name).collect();
+            return Err(ConfigError::Environment(format!(
+                "--only {name}: no source has that name; the spec has {}",
+                known.join(", ")
+            )));
+        }
+    }
+    if !options.only.is_empty() {
+        spec.sources
+            .retain(|s| options.only.iter().any(|n| n == s.name()));
+    }
+    if let Some(shard) = options.shard {
+        spec.sources.retain(|s| shard.owns(s.name()));
+    }
+    Ok(())
+}
+
+/// Runs the job until done or until `cancel` fires.
+pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
+    let started_at = options.clock.now();
+    let wall_start = Utc::now();
+    let (spec, sources) = validate(&options)?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| default_run_id(wall_start));
+    let values = KeyValues {
+        job: spec.job.clone(),
+        date: started_at.format("%Y-%m-%d").to_string(),
+        run_id: run_id.clone(),
+    };
+    let output = Output::open(&spec.output, options.output.as_deref(), values)?;
+    let spec = Arc::new(spec);
+    tracing::info!(
+        job = %spec.job,
+        run_id = %run_id,
+        sources = sources.len(),
+        output = %output.location(),
+        "Run started."
+    );
+
+    let mut tasks = JoinSet::new();
+    for (index, source) in sources.into_iter().enumerate() {
+        let spec = spec.clone();
+        let output = output.clone();
+        let clock = options.clock;
+        tasks.spawn(async move { (index, run_source(&spec, index, source, output, clock).await) });
+    }
+
+    let mut entries: Vec<Option<SourceEntry>> = vec![None; spec.sources.len()];
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(Ok((index, entry))) => entries[index] = Some(entry),
+                Some(Err(e)) => {
+                    // A panic in a source is a bug; the run still reports the others.
+                    tracing::error!(error = %e, "A source task ended abnormally.");
+                }
+                None => break,
+            },
+            signal = wait_cancel(&cancel) => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
+                return Err(RunError::Interrupted(signal));
+            }
+        }
+    }
+
+    let clock_now = started_at + (Utc::now() - wall_start);
+    let sources: Vec<SourceEntry> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            entry.unwrap_or_else(|| {
+                let s = &spec.sources[index];
+                failed_entry(
+                    s,
+                    &options.clock,
+                    started_at,
+                    clock_now,
+                    "the source task panicked (a bug; please report it)".into(),
+                )
+            })
+        })
+        .collect();
+
+    let failed = sources
+        .iter()
+        .filter(|s| s.status == SourceStatus::Failed)
+        .count();
+    let (status, exit) = if failed == 0 {
+        (RunStatus::Succeeded, ExitStatus::Success)
+    } else if failed < sources.len() {
+        (RunStatus::Partial, ExitStatus::Partial)
+    } else {
+        (RunStatus::Failed, ExitStatus::Failure)
+    };
+    // Every source refused its credentials: nothing can succeed until someone fixes them.
+    let exit = if exit == ExitStatus::Failure && sources.iter().all(|s| s.credentials_rejected) {
+        ExitStatus::Config
+    } else {
+        exit
+    };
+
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        job: spec.job.clone(),
+        run_id,
+        started_at,
+        finished_at: clock_now,
+        status,
+        output: output.location().to_owned(),
+        shard: options.shard.map(|s| ShardInfo {
+            index: s.index,
+            count: s.count,
+        }),
+        sources,
+    };
+    let manifest_key = output.manifest_key();
+    tokio::select! {
+        written = output.put_new(&manifest_key, manifest.to_json()) => written?,
+        signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
+    }
+    let rows: u64 = manifest
+        .sources
+        .iter()
+        .flat_map(|s| &s.reports)
+        .map(|r| r.meta.rows)
+        .sum();
+    tracing::info!(
+        job = %manifest.job,
+        run_id = %manifest.run_id,
+        status = ?manifest.status,
+        sources = manifest.sources.len(),
+        failed,
+        rows,
+        manifest = %manifest_key,
+        elapsed_ms = (clock_now - started_at).num_milliseconds(),
+        "Run finished."
+    );
+    Ok(RunSummary {
+        manifest,
+        manifest_key,
+        output: output.location().to_owned(),
+        status: exit,
+    })
+}
+
+/// A few lines for people: where the manifest and reports are, and what failed.
+pub fn describe(summary: &RunSummary) -> String {
+    let m = &summary.manifest;
+    let mut out = format!(
+        "rollcall: run {} of job `{}` {}; manifest: {} in {}",
+        m.run_id,
+        m.job,
+        m.status.as_str(),
+        summary.manifest_key,
+        summary.output
+    );
+    for source in &m.sources {
+        for report in &source.reports {
+            out.push_str(&format!(
+                "\n  {}: {} rows -> {}",
+                report.meta.name, report.meta.rows, report.meta.key
+            ));
+        }
+        if let Some(error) = &source.error {
+            out.push_str(&format!("\n  {} FAILED: {error}", source.name));
+        }
+    }
+    out
+}
+
+async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
+    cancel.cancelled().await;
+    "a termination signal"
+}
+
+fn default_run_id(now: DateTime<Utc>) -> String {
+    let suffix: u32 = rand::random();
+    format!("{}-{suffix:08x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+async fn run_source(
+    spec: &JobSpec,
+    index: usize,
+    source: Source,
+    output: Output,
+    clock: RunClock,
+) -> SourceEntry {
+    let source_spec = &spec.sources[index];
+    let name = source_spec.name().to_owned();
+    let started = clock.now();
+    let wall = Instant::now();
+    let ctx = SourceContext::new(name.clone(), clock, output, spec.reports.formula_escape);
+    let deadline = spec.deadline_of(source_spec);
+    tracing::info!(source = %name, kind = source_spec.kind(), deadline_s = deadline.as_secs(), "Source started.");
+    let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
+        Ok(Ok(out)) => finish_reports(out.reports)
+            .await
+            .map(|metas| (metas, out.findings)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(SourceError::Data(format!(
+            "did not finish within its deadline of {}; raise `timeout` on the source or `source_timeout`",
+            humantime::format_duration(deadline)
+        ))),
+    };
+    let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
+    match result {
+        Ok((metas, findings)) => {
+            let rows: u64 = metas.iter().map(|m| m.rows).sum();
+            tracing::info!(source = %name, rows, reports = metas.len(), elapsed_ms = wall.elapsed().as_millis() as u64, "Source succeeded.");
+            let plan = source_spec.plan(&clock);
+            SourceEntry {
+                name,
+                kind: source_spec.kind().to_owned(),
+                status: SourceStatus::Succeeded,
+                started_at: started,
+                finished_at: finished,
+                window: plan.window,
+                thresholds: plan.thresholds,
+                findings,
+                reports: metas.into_iter().map(ReportEntry::from).collect(),
+                error: None,
+                credentials_rejected: false,
+            }
+        }
+        Err(e) => {
+            let message = format!("source `{name}`: {e}");
+            tracing::error!(source = %name, error = %message, "Source failed.");
+            let mut entry = failed_entry(source_spec, &clock, started, finished, message);
+            entry.credentials_rejected = e.is_credentials();
+            entry
+        }
+    }
+}
+
+/// Makes every report visible, or none: if one fails, the rest are aborted.
+async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, SourceError> {
+    let mut metas = Vec::with_capacity(reports.len());
+    let mut pending = reports.into_iter();
+    while let Some(report) = pending.next() {
+        match report.finish().await {
+            Ok(meta) => metas.push(meta),
+            Err(e) => {
+                for rest in pending {
+                    rest.abort().await;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(metas)
+}
+
+fn failed_entry(
+    spec: &SourceSpec,
+    clock: &RunClock,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    error: String,
+) -> SourceEntry {
+    let plan = spec.plan(clock);
+    SourceEntry {
+        name: spec.name().to_owned(),
+        kind: spec.kind().to_owned(),
+        status: SourceStatus::Failed,
+        started_at: started,
+        finished_at: finished,
+        window: plan.window,
+        thresholds: plan.thresholds,
+        findings: Default::default(),
+        reports: Vec::new(),
+        error: Some(error),
+        credentials_rejected: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_sources_exactly_once() {
+        let names: Vec<String> = (0..200).map(|i| format!("vault-{i}")).collect();
+        for count in 1..6 {
+            for name in &names {
+                let owners = (0..count)
+                    .filter(|&index| Shard { index, count }.owns(name))
+                    .count();
+                assert_eq!(owners, 1, "{name} in {count} shards");
+            }
+        }
+        assert_eq!(Shard::parse("1/3").unwrap(), Shard { index: 1, count: 3 });
+        assert!(Shard::parse("3/3").is_err());
+        assert!(Shard::parse("0/0").is_err());
+        assert!(Shard::parse("x").is_err());
+    }
+}
