@@ -1,0 +1,123 @@
+//! The shared source test matrix: every source kind runs the same cases against its fake,
+//! through the real binary. A kind joins by implementing [`MatrixSource`] for its fake.
+
+use super::{Workspace, csv_rows, rollcall};
+use std::future::Future;
+
+/// The cases every source must get right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// Data on one page.
+    Happy,
+    /// Data spread over several pages (or months, or windows).
+    Paginated,
+    /// The first request is answered 429, then the API recovers.
+    RateLimitedOnce,
+    /// The credential is refused (401/403).
+    Unauthorized,
+    /// A body that is not what the API documents.
+    Malformed,
+    /// Nothing to report.
+    Empty,
+}
+
+/// A fake set up for one case, and how to point rollcall at it.
+pub trait MatrixSource: Sized {
+    /// Starts the fake with data and behaviour for `case`.
+    fn start(case: Case) -> impl Future<Output = Self>;
+    /// The `sources:` list item (YAML, indented by two spaces, ending in a newline).
+    fn source_item(&self) -> String;
+    /// Environment for the binary: the secret and `ROLLCALL_NOW`.
+    fn env(&self) -> Vec<(String, String)>;
+    /// Name of the source in the spec; the main report is `{name}.csv`.
+    fn name(&self) -> &str;
+    /// Rows the main report must have for this case.
+    fn expected_rows(&self) -> usize;
+    /// Status codes the fake answered, in order.
+    fn statuses(&self) -> Vec<u16>;
+    /// Requests that returned data (pages, months...).
+    fn data_requests(&self) -> usize;
+    /// The secret value, which must appear in no output.
+    fn secret(&self) -> String;
+}
+
+/// Runs one case end to end and checks what every source must do.
+pub async fn check<S: MatrixSource>(case: Case) {
+    let fake = S::start(case).await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[fake.source_item()]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().expect("utf-8 path")],
+        &fake.env(),
+        ws.path(),
+    )
+    .await;
+    let context = format!(
+        "case {case:?}: {ran:#?}\nobjects: {:#?}",
+        ws.objects().keys()
+    );
+    assert!(
+        !ran.all_output().contains(&fake.secret()),
+        "the secret leaked: {context}"
+    );
+    let manifest = ws
+        .manifest()
+        .unwrap_or_else(|| panic!("no manifest: {context}"));
+    let source = &manifest["sources"][0];
+    let report = ws.object(&format!("/{}.csv", fake.name()));
+    match case {
+        Case::Happy | Case::Paginated | Case::RateLimitedOnce | Case::Empty => {
+            assert_eq!(ran.code, 0, "{context}");
+            assert_eq!(manifest["status"], "succeeded", "{context}");
+            assert_eq!(source["status"], "succeeded", "{context}");
+            let text = report.unwrap_or_else(|| panic!("no report: {context}"));
+            let rows = csv_rows(&text);
+            assert!(
+                !rows.is_empty(),
+                "a report always has its header: {context}"
+            );
+            assert_eq!(rows.len() - 1, fake.expected_rows(), "{context}");
+            let listed = source["reports"]
+                .as_array()
+                .and_then(|r| r.iter().find(|r| r["name"] == fake.name()))
+                .unwrap_or_else(|| panic!("report not in manifest: {context}"));
+            assert_eq!(listed["rows"], fake.expected_rows() as u64, "{context}");
+            assert_eq!(listed["bytes"], text.len() as u64, "{context}");
+            if case == Case::Empty {
+                assert_eq!(fake.expected_rows(), 0);
+            }
+            if case == Case::Paginated {
+                assert!(fake.data_requests() > 1, "only one page fetched: {context}");
+            }
+            if case == Case::RateLimitedOnce {
+                let statuses = fake.statuses();
+                assert_eq!(statuses.first(), Some(&429), "{context}");
+                assert!(
+                    statuses[1..].iter().any(|s| (200..300).contains(s)),
+                    "{context}"
+                );
+            }
+        }
+        Case::Unauthorized => {
+            assert_eq!(
+                ran.code, 2,
+                "a refused credential is a configuration problem: {context}"
+            );
+            assert_eq!(source["status"], "failed", "{context}");
+            assert!(report.is_none(), "no report for a failed source: {context}");
+            let error = source["error"].as_str().unwrap_or_default();
+            assert!(error.contains("credentials rejected"), "{context}");
+            assert!(!fake.statuses().contains(&200), "{context}");
+        }
+        Case::Malformed => {
+            assert_eq!(ran.code, 1, "the only source failed: {context}");
+            assert_eq!(manifest["status"], "failed", "{context}");
+            assert_eq!(source["status"], "failed", "{context}");
+            assert!(report.is_none(), "no report for a failed source: {context}");
+            assert!(
+                source["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{context}"
+            );
+        }
+    }
+}

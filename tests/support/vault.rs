@@ -1,0 +1,456 @@
+//! A fake Vault serving `GET /v1/sys/internal/counters/activity/export`, faithful to
+//! `../shared/reference/vault-activity-export.md`:
+//!
+//! - `X-Vault-Token` checked; a bad or missing token, or a policy without `sudo`, gets 403 with
+//!   Vault's multi-error body;
+//! - `start_time`/`end_time` parsed as RFC 3339 or epoch seconds only (a date alone is a 400),
+//!   `start_time` after `end_time` is a 400, `format` must be `json` or `csv`;
+//! - months are selected by their segment key (the month's first instant) inside the range,
+//!   inclusive at both ends and *without* normalising a mid-month start (older Vaults drop that
+//!   month), so an off-by-one in the client shows up as a wrong month;
+//! - a client appears once per call, from the earliest month of the range;
+//! - NDJSON streamed in chunks, one record per line, `\n`-terminated (knobs: CRLF, no final newline);
+//! - no data: 204 (1.18+), 400 or 500 with "no data to export" (1.17 and older);
+//! - one export at a time: a concurrent call gets 400 "existing export in progress";
+//! - injected answers (429 with Retry-After, 503 sealed, HTML from a proxy...) for the first
+//!   requests, and a body that breaks off mid-stream.
+
+use super::{Log, Seen, Server, header_map, parse_query};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use rollcall::time::Month;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const EXPORT_PATH: &str = "/v1/sys/internal/counters/activity/export";
+pub const PERMISSION_DENIED: &str =
+    "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}\n";
+
+/// Which Vault the fake pretends to be; decides record shapes and the no-data answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// 1.11–1.17: integer `timestamp`, `omitempty` fields; no data is an error (400).
+    V1_17,
+    /// Same shapes, but no data comes back as a 500 multi-error (seen on ~1.12).
+    V1_12,
+    /// 1.18–1.20: 16 keys always present, RFC 3339 `timestamp`; no data is 204.
+    V1_18,
+    /// 1.21+: `token_creation_time` and `client_first_used_time` instead of `timestamp`.
+    V1_21,
+}
+
+/// One client's activity in one month.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub client_id: String,
+    pub client_type: String,
+    pub namespace_path: String,
+    pub mount_path: String,
+    pub mount_type: String,
+    pub entity_name: String,
+    /// Token creation time (`timestamp` / `token_creation_time`).
+    pub token_created: DateTime<Utc>,
+    /// First use in the month (1.21+ only).
+    pub first_used: Option<DateTime<Utc>>,
+}
+
+impl Activity {
+    pub fn entity(id: &str, token_created: DateTime<Utc>) -> Self {
+        Self {
+            client_id: id.to_owned(),
+            client_type: "entity".into(),
+            namespace_path: String::new(),
+            mount_path: "auth/userpass/".into(),
+            mount_type: "userpass".into(),
+            entity_name: format!("name-{id}"),
+            token_created,
+            first_used: None,
+        }
+    }
+
+    fn line(&self, version: Version) -> String {
+        match version {
+            Version::V1_17 | Version::V1_12 => {
+                let mut v = serde_json::json!({
+                    "client_id": self.client_id,
+                    "namespace_id": "root",
+                    "timestamp": self.token_created.timestamp(),
+                    "mount_accessor": "auth_userpass_bb52979d",
+                });
+                if self.client_type == "non-entity-token" {
+                    v["non_entity"] = true.into();
+                }
+                v.to_string()
+            }
+            Version::V1_18 | Version::V1_21 => {
+                let mut v = serde_json::json!({
+                    "entity_name": self.entity_name,
+                    "entity_alias_name": self.entity_name,
+                    "local_entity_alias": false,
+                    "client_id": self.client_id,
+                    "client_type": self.client_type,
+                    "namespace_id": if self.namespace_path.is_empty() { "root" } else { "aBcDe" },
+                    "namespace_path": self.namespace_path,
+                    "mount_accessor": "auth_userpass_a005db73",
+                    "mount_type": self.mount_type,
+                    "mount_path": self.mount_path,
+                });
+                let ts = self.token_created.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                if version == Version::V1_18 {
+                    v["timestamp"] = ts.into();
+                } else {
+                    v["token_creation_time"] = ts.into();
+                    v["client_first_used_time"] = self
+                        .first_used
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_default()
+                        .into();
+                }
+                v["policies"] = serde_json::json!(["default"]);
+                v["entity_metadata"] = serde_json::json!({});
+                v["entity_alias_metadata"] = serde_json::json!({});
+                v["entity_alias_custom_metadata"] = serde_json::json!({});
+                v["entity_group_ids"] = serde_json::json!([]);
+                // Go's encoder escapes <, > and & in strings.
+                v.to_string()
+                    .replace('<', "\\u003c")
+                    .replace('>', "\\u003e")
+                    .replace('&', "\\u0026")
+            }
+        }
+    }
+}
+
+/// An answer served instead of the real one.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Injected {
+    pub fn json_error(status: u16, message: &str) -> Self {
+        Self {
+            status,
+            body: format!("{}\n", serde_json::json!({ "errors": [message] })),
+            headers: vec![("content-type", "application/json".into())],
+        }
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut i = Self::json_error(
+            429,
+            "request path \"sys/internal/counters/activity/export\": rate limit quota exceeded",
+        );
+        i.headers
+            .push(("retry-after", retry_after_secs.to_string()));
+        i
+    }
+
+    pub fn in_progress() -> Self {
+        Self::json_error(400, "existing export in progress")
+    }
+}
+
+/// The fake's data and behaviour; change it between requests through [`FakeVault::state`].
+#[derive(Debug)]
+pub struct VaultState {
+    pub token: String,
+    pub version: Version,
+    /// Without `sudo`, 1.18+ refuses the export with 403.
+    pub sudo: bool,
+    pub months: BTreeMap<Month, Vec<Activity>>,
+    pub crlf: bool,
+    pub final_newline: bool,
+    /// Served, in order, before any real answer.
+    pub inject: VecDeque<Injected>,
+    /// A line appended to the given month's export as is (malformed data tests).
+    pub garbage: Option<(Month, String)>,
+    /// Break the connection after this many lines, this many times.
+    pub break_after_lines: Option<(usize, usize)>,
+    /// Delay before each answer (a slow export holds the single export slot meanwhile).
+    pub delay: Duration,
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<VaultState>>,
+    log: Log,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+pub struct FakeVault {
+    pub server: Server,
+    pub log: Log,
+    state: Arc<Mutex<VaultState>>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl FakeVault {
+    pub async fn start(token: &str, version: Version) -> Self {
+        let state = Arc::new(Mutex::new(VaultState {
+            token: token.to_owned(),
+            version,
+            sudo: true,
+            months: BTreeMap::new(),
+            crlf: false,
+            final_newline: true,
+            inject: VecDeque::new(),
+            garbage: None,
+            break_after_lines: None,
+            delay: Duration::ZERO,
+        }));
+        let log = Log::default();
+        let shared = Shared {
+            state: state.clone(),
+            log: log.clone(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: Arc::new(AtomicUsize::new(0)),
+        };
+        let max_in_flight = shared.max_in_flight.clone();
+        let router = Router::new()
+            .route(EXPORT_PATH, get(export))
+            .fallback(not_found)
+            .with_state(shared);
+        Self {
+            server: Server::start(router).await,
+            log,
+            state,
+            max_in_flight,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, VaultState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, month: Month, activity: Activity) {
+        self.state().months.entry(month).or_default().push(activity);
+    }
+
+    /// Most exports that were ever running at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    let _ = request;
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "application/json")],
+        "{\"errors\":[]}\n",
+    )
+        .into_response()
+}
+
+struct InFlight(Arc<AtomicUsize>);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn export(State(shared): State<Shared>, request: Request) -> Response {
+    let query = parse_query(request.uri().query());
+    let headers = request.headers().clone();
+    let running = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let guard = InFlight(shared.in_flight.clone());
+    shared.max_in_flight.fetch_max(running, Ordering::SeqCst);
+    let delay = shared.state.lock().unwrap_or_else(|e| e.into_inner()).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let response = if running > 1 {
+        json_error(StatusCode::BAD_REQUEST, "existing export in progress")
+    } else {
+        answer(&shared, &headers, &query)
+    };
+    shared.log.push(Seen {
+        method: "GET".into(),
+        path: request.uri().path().to_owned(),
+        query,
+        raw_query: request.uri().query().unwrap_or("").to_owned(),
+        headers: header_map(&headers),
+        status: response.status().as_u16(),
+    });
+    drop(guard);
+    response
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        format!("{}\n", serde_json::json!({ "errors": [message] })),
+    )
+        .into_response()
+}
+
+/// `parseutil.ParseAbsoluteTime`: RFC 3339 (with or without fraction) or epoch seconds.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    text.parse::<i64>()
+        .ok()
+        .and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>) -> Response {
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(injected) = state.inject.pop_front() {
+        let mut response = (
+            StatusCode::from_u16(injected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            injected.body,
+        )
+            .into_response();
+        for (name, value) in injected.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        return response;
+    }
+    let token_ok = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t == state.token);
+    let modern = matches!(state.version, Version::V1_18 | Version::V1_21);
+    if !token_ok || (modern && !state.sudo) {
+        return (
+            StatusCode::FORBIDDEN,
+            [("content-type", "application/json")],
+            PERMISSION_DENIED,
+        )
+            .into_response();
+    }
+    let (Some(start), Some(end)) = (query.get("start_time"), query.get("end_time")) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "start_time and end_time are required by this fake (Vault Community requires start_time)",
+        );
+    };
+    let (Some(start), Some(end)) = (parse_time(start), parse_time(end)) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "1 error occurred:\n\t* error converting input for field \"start_time\": could not parse string as date and time\n\n",
+        );
+    };
+    if start > end {
+        return json_error(StatusCode::BAD_REQUEST, "start_time is later than end_time");
+    }
+    let format = query.get("format").map(String::as_str).unwrap_or("json");
+    // Segment keys are month starts; inclusive range check, no normalisation of `start`.
+    let selected: Vec<Month> = state
+        .months
+        .keys()
+        .copied()
+        .filter(|m| m.start() >= start && m.start() <= end)
+        .collect();
+    let mut seen = HashSet::new();
+    let mut lines = Vec::new();
+    for month in &selected {
+        for activity in &state.months[month] {
+            if seen.insert(activity.client_id.clone()) {
+                lines.push(activity.line(state.version));
+            }
+        }
+        if let Some((garbage_month, garbage)) = &state.garbage
+            && garbage_month == month
+        {
+            lines.push(garbage.clone());
+        }
+    }
+    if lines.is_empty() {
+        return match state.version {
+            Version::V1_18 | Version::V1_21 => (
+                StatusCode::NO_CONTENT,
+                [("content-type", "application/json")],
+            )
+                .into_response(),
+            Version::V1_17 => json_error(
+                StatusCode::BAD_REQUEST,
+                "no data to export in provided time range",
+            ),
+            Version::V1_12 => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "1 error occurred:\n\t* no data to export in provided time range\n\n",
+            ),
+        };
+    }
+    if format != "json" && format != "csv" {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid format: {format}"),
+        );
+    }
+    if format == "csv" {
+        return json_error(StatusCode::BAD_REQUEST, "this fake serves format=json only");
+    }
+    let newline = if state.crlf { "\r\n" } else { "\n" };
+    let count = lines.len();
+    let mut chunks: Vec<Result<Bytes, std::io::Error>> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let last = i + 1 == count;
+            let end = if last && !state.final_newline {
+                ""
+            } else {
+                newline
+            };
+            Ok(Bytes::from(format!("{line}{end}")))
+        })
+        .collect();
+    if let Some((after, times)) = state.break_after_lines
+        && times > 0
+    {
+        state.break_after_lines = Some((after, times - 1));
+        chunks.truncate(after);
+        chunks.push(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fake vault: connection reset mid-body",
+        )));
+    }
+    let first = selected
+        .last()
+        .map(|m| m.start().timestamp())
+        .unwrap_or_default();
+    let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"activity_export_{first}_to_{}.json\"",
+        end.timestamp()
+    )) {
+        h.insert("content-disposition", v);
+    }
+    response
+}
+
+/// A month relative to a fixed "now" of tests.
+pub fn month(year: i32, m: u32) -> Month {
+    Month::new(year, m).expect("valid month")
+}
+
+/// Noon on the 10th of a month: an in-month timestamp.
+pub fn mid(month: Month) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(month.year(), month.month(), 10, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}

@@ -1,0 +1,454 @@
+//! The Vault source through the real binary, against the fake Vault.
+
+mod support;
+
+use rollcall::time::Month;
+use support::matrix::{Case, MatrixSource, check};
+use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
+use support::{Workspace, csv_rows, rollcall};
+
+const TOKEN: &str = "hvs.fake-vault-token-6f1c9a";
+/// The tests' "now": November 2026, so the 12 months run 2025-12 .. 2026-11.
+const NOW: &str = "2026-11-22T03:00:00Z";
+
+fn current() -> Month {
+    month(2026, 11)
+}
+
+struct VaultMatrix {
+    fake: FakeVault,
+    rows: usize,
+}
+
+impl MatrixSource for VaultMatrix {
+    async fn start(case: Case) -> Self {
+        let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+        let mut rows = 0;
+        match case {
+            Case::Happy | Case::RateLimitedOnce | Case::Unauthorized | Case::Malformed => {
+                for i in 0..5 {
+                    fake.add(
+                        current(),
+                        Activity::entity(&format!("c{i}"), mid(current())),
+                    );
+                }
+                rows = 5;
+            }
+            Case::Paginated => {
+                for m in 0..12 {
+                    let month = current().plus(-m);
+                    for i in 0..3 {
+                        fake.add(month, Activity::entity(&format!("m{m}-c{i}"), mid(month)));
+                    }
+                }
+                rows = 36;
+            }
+            Case::Empty => {}
+        }
+        match case {
+            Case::RateLimitedOnce => fake.state().inject.push_back(Injected::rate_limited(1)),
+            Case::Unauthorized => fake.state().token = "another-token".into(),
+            Case::Malformed => {
+                fake.state().garbage = Some((current(), "{\"client_id\": \"x\", oops".into()))
+            }
+            _ => {}
+        }
+        Self { fake, rows }
+    }
+    fn source_item(&self) -> String {
+        format!(
+            "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n",
+            self.fake.url()
+        )
+    }
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("VAULT_TOKEN".into(), TOKEN.into()),
+            ("ROLLCALL_NOW".into(), NOW.into()),
+        ]
+    }
+    fn name(&self) -> &str {
+        "vault-test"
+    }
+    fn expected_rows(&self) -> usize {
+        self.rows
+    }
+    fn statuses(&self) -> Vec<u16> {
+        self.fake.log.statuses()
+    }
+    fn data_requests(&self) -> usize {
+        self.fake
+            .log
+            .statuses()
+            .iter()
+            .filter(|s| **s == 200)
+            .count()
+    }
+    fn secret(&self) -> String {
+        TOKEN.into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_happy_path() {
+    check::<VaultMatrix>(Case::Happy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_pagination_across_months() {
+    check::<VaultMatrix>(Case::Paginated).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_rate_limited_then_success() {
+    check::<VaultMatrix>(Case::RateLimitedOnce).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_unauthorized() {
+    check::<VaultMatrix>(Case::Unauthorized).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_malformed_body() {
+    check::<VaultMatrix>(Case::Malformed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_empty_result() {
+    check::<VaultMatrix>(Case::Empty).await;
+}
+
+/// Runs one Vault source against `fake` with extra spec lines; returns the workspace and run.
+async fn run_vault(
+    fake: &FakeVault,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> (Workspace, support::Ran) {
+    let ws = Workspace::new();
+    let spec = ws.spec(&[format!(
+        "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n{extra}",
+        fake.url()
+    )]);
+    let mut vars = vec![
+        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    (ws, ran)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_exact_sequential_and_month_aligned() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(month(2026, 2), Activity::entity("feb", mid(month(2026, 2))));
+    let (_ws, ran) = run_vault(&fake, "    namespace: admin/team\n", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let seen = fake.log.all();
+    assert_eq!(seen.len(), 12);
+    assert_eq!(
+        fake.max_concurrent(),
+        1,
+        "months must be fetched one at a time"
+    );
+    for (i, request) in seen.iter().enumerate() {
+        let m = month(2025, 12).plus(i as i64);
+        assert_eq!(request.path, "/v1/sys/internal/counters/activity/export");
+        assert_eq!(request.query["start_time"], format!("{m}-01T00:00:00Z"));
+        assert_eq!(request.query["format"], "json");
+        assert_eq!(request.headers["x-vault-token"], TOKEN);
+        assert_eq!(request.headers["x-vault-namespace"], "admin/team");
+    }
+    // February of a non-leap year, December's year boundary.
+    assert_eq!(seen[2].query["end_time"], "2026-02-28T23:59:59Z");
+    assert_eq!(seen[0].query["end_time"], "2025-12-31T23:59:59Z");
+
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    let (_ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(
+        fake.log
+            .all()
+            .iter()
+            .all(|r| !r.headers.contains_key("x-vault-namespace"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leap_february_is_requested_to_the_29th() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[format!(
+        "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 1\n",
+        fake.url()
+    )]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &[
+            ("VAULT_TOKEN".into(), TOKEN.into()),
+            ("ROLLCALL_NOW".into(), "2028-02-15T00:00:00Z".into()),
+        ],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(fake.log.all()[0].query["end_time"], "2028-02-29T23:59:59Z");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_uses_last_active_month_for_roll_off_across_versions() {
+    for version in [
+        Version::V1_12,
+        Version::V1_17,
+        Version::V1_18,
+        Version::V1_21,
+    ] {
+        let fake = FakeVault::start(TOKEN, version).await;
+        // A long-lived token created in 2023, used in Dec 2025 and again in Mar 2026.
+        let old_token = chrono::DateTime::parse_from_rfc3339("2023-05-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut a = Activity::entity("long-lived", old_token);
+        a.first_used = Some(mid(month(2025, 12)));
+        fake.add(month(2025, 12), a.clone());
+        a.first_used = Some(mid(month(2026, 3)));
+        a.mount_path = "auth/kubernetes/".into();
+        fake.add(month(2026, 3), a);
+        let mut n = Activity::entity("token-x", mid(month(2026, 11)));
+        n.client_type = "non-entity-token".into();
+        fake.add(month(2026, 11), n);
+        let (ws, ran) = run_vault(&fake, "", &[]).await;
+        assert_eq!(ran.code, 0, "{version:?}: {ran:#?}");
+        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        assert_eq!(
+            rows[0],
+            [
+                "client_id",
+                "last_auth_timestamp",
+                "roll_off_month",
+                "last_active_month",
+                "months_active",
+                "client_type",
+                "namespace_path",
+                "mount_path",
+                "mount_type",
+                "entity_name"
+            ]
+        );
+        let long = rows.iter().find(|r| r[0] == "long-lived").unwrap();
+        // Roll-off from the last active month (2026-03), not from the 2023 token time.
+        assert_eq!(long[2], "2027-03", "{version:?}");
+        assert_eq!(long[3], "2026-03", "{version:?}");
+        assert_eq!(long[4], "2", "{version:?}");
+        let expected_auth = if version == Version::V1_21 {
+            "2026-03-10T12:00:00Z"
+        } else {
+            "2023-05-01T08:00:00Z"
+        };
+        assert_eq!(long[1], expected_auth, "{version:?}");
+        let token = rows.iter().find(|r| r[0] == "token-x").unwrap();
+        assert_eq!(token[2], "2027-11");
+        assert_eq!(token[5], "non-entity-token", "{version:?}");
+        if matches!(version, Version::V1_18 | Version::V1_21) {
+            assert_eq!(long[7], "auth/kubernetes/", "described as last seen");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_data_months_are_empty_in_every_version() {
+    for version in [
+        Version::V1_12,
+        Version::V1_17,
+        Version::V1_18,
+        Version::V1_21,
+    ] {
+        let fake = FakeVault::start(TOKEN, version).await;
+        fake.add(
+            month(2026, 6),
+            Activity::entity("only", mid(month(2026, 6))),
+        );
+        let (ws, ran) = run_vault(&fake, "", &[]).await;
+        assert_eq!(ran.code, 0, "{version:?}: {ran:#?}");
+        assert_eq!(
+            fake.log.count(),
+            12,
+            "no retries of a no-data answer: {version:?}"
+        );
+        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        assert_eq!(rows.len(), 2, "{version:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_in_progress_and_sealed_are_retried() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(current(), Activity::entity("a", mid(current())));
+    {
+        let mut state = fake.state();
+        state.inject.push_back(Injected::in_progress());
+        state.inject.push_back(Injected::in_progress());
+        state
+            .inject
+            .push_back(Injected::json_error(503, "Vault is sealed"));
+    }
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(fake.log.count(), 15);
+    assert_eq!(&fake.log.statuses()[..3], &[400, 400, 503]);
+    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_sudo_fails_naming_the_policy() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.state().sudo = false;
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("sudo") && error.contains("sys/internal/counters/activity/export"),
+        "{error}"
+    );
+    assert!(error.contains("permission denied"), "{error}");
+    assert_eq!(fake.log.count(), 1, "a 403 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crlf_and_missing_final_newline_are_tolerated() {
+    let fake = FakeVault::start(TOKEN, Version::V1_21).await;
+    for i in 0..4 {
+        fake.add(
+            current(),
+            Activity::entity(&format!("c{i}"), mid(current())),
+        );
+    }
+    fake.state().crlf = true;
+    fake.state().final_newline = false;
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_line_names_month_and_line_and_writes_nothing() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(month(2026, 4), Activity::entity("a", mid(month(2026, 4))));
+    fake.state().garbage = Some((month(2026, 4), "not json".into()));
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("2026-04") && error.contains("line 2"),
+        "{error}"
+    );
+    assert!(ws.object("/vault-test.csv").is_none());
+    assert!(ws.object("/vault-test-forecast.csv").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_broken_mid_stream_is_fetched_again_without_double_counting() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for i in 0..10 {
+        fake.add(
+            current(),
+            Activity::entity(&format!("c{i}"), mid(current())),
+        );
+        fake.add(
+            current().plus(-1),
+            Activity::entity(&format!("c{i}"), mid(current())),
+        );
+    }
+    fake.state().break_after_lines = Some((4, 1));
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    assert_eq!(rows.len(), 11);
+    assert!(
+        rows[1..].iter().all(|r| r[4] == "2"),
+        "months_active counted once per month: {rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forecast_counts_down_and_flags_months_over_licence() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    // 3 clients last active in 2026-01, 2 in 2026-06, 1 now (2026-11).
+    for i in 0..3 {
+        fake.add(
+            month(2026, 1),
+            Activity::entity(&format!("jan{i}"), mid(month(2026, 1))),
+        );
+    }
+    for i in 0..2 {
+        fake.add(
+            month(2026, 6),
+            Activity::entity(&format!("jun{i}"), mid(month(2026, 6))),
+        );
+    }
+    fake.add(current(), Activity::entity("nov", mid(current())));
+    let (ws, ran) = run_vault(&fake, "    licensed_clients: 4\n", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vault-test-forecast.csv").unwrap());
+    assert_eq!(
+        rows[0],
+        [
+            "month",
+            "clients_counted",
+            "rolling_off",
+            "licensed_clients",
+            "over_licence"
+        ]
+    );
+    let by_month = |m: &str| rows.iter().find(|r| r[0] == m).unwrap().clone();
+    assert_eq!(by_month("2026-11"), ["2026-11", "6", "0", "4", "true"]);
+    assert_eq!(by_month("2026-12"), ["2026-12", "6", "0", "4", "true"]);
+    assert_eq!(by_month("2027-01"), ["2027-01", "3", "3", "4", "false"]);
+    assert_eq!(by_month("2027-06"), ["2027-06", "1", "2", "4", "false"]);
+    assert_eq!(
+        rows.last().unwrap().clone(),
+        ["2027-11", "0", "1", "4", "false"]
+    );
+    let manifest = ws.manifest().unwrap();
+    let findings = &manifest["sources"][0]["findings"];
+    assert_eq!(findings["over_licence"], true);
+    assert_eq!(
+        findings["months_over_licence"],
+        serde_json::json!(["2026-11", "2026-12"])
+    );
+    assert_eq!(manifest["sources"][0]["thresholds"]["licensed_clients"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_from_file_and_vault_cli_variables() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(current(), Activity::entity("a", mid(current())));
+    let ws = Workspace::new();
+    let token_file = ws.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    // No address in the spec: VAULT_ADDR; the token from VAULT_TOKEN_FILE.
+    let spec = ws.spec(&["  - name: v\n    kind: vault_client_activity\n".to_owned()]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &[
+            ("VAULT_ADDR".into(), fake.url()),
+            (
+                "VAULT_TOKEN_FILE".into(),
+                token_file.to_str().unwrap().into(),
+            ),
+            ("ROLLCALL_NOW".into(), NOW.into()),
+        ],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(fake.log.all()[0].headers["x-vault-token"], TOKEN);
+}
