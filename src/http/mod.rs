@@ -204,10 +204,11 @@ impl HttpClient {
         let mut retry = 0u32;
         loop {
             let attempts = retry + 1;
-            let wait = match self.attempt(call).await {
+            let (wait, rate_limited) = match self.attempt(call).await {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Failed(error) => return Err(error.finish(call, attempts)),
                 Attempt::Again { error, server_wait } => {
+                    let rate_limited = error.is_rate_limit();
                     if retry >= self.policy.max_retries {
                         return Err(error.finish(call, attempts));
                     }
@@ -231,13 +232,13 @@ impl HttpClient {
                         reason = %error.describe(),
                         "Retrying request."
                     );
-                    wait
+                    (wait, rate_limited)
                 }
             };
             match call.limiter {
-                // Everyone sharing the limiter waits, not just this request.
-                Some(limiter) => limiter.pause_for(wait),
-                None => tokio::time::sleep(wait).await,
+                // A rate limit is shared: everyone using the limiter waits, not just this request.
+                Some(limiter) if rate_limited => limiter.pause_for(wait),
+                _ => tokio::time::sleep(wait).await,
             }
             retry += 1;
         }
@@ -387,6 +388,10 @@ impl Failure {
                 attempts,
             },
         }
+    }
+
+    fn is_rate_limit(&self) -> bool {
+        matches!(self, Failure::Status { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS)
     }
 
     fn describe(&self) -> String {
