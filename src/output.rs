@@ -225,6 +225,20 @@ impl Output {
         }
     }
 
+    /// Checks, before anything is fetched, that the store answers, the credentials are accepted,
+    /// and this run's manifest does not exist yet; saves API quota when the output is broken.
+    pub async fn preflight(&self) -> Result<(), OutputError> {
+        let key = self.manifest_key();
+        match self.store.head(&self.full_path(&key)).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(_) => Err(OutputError::Exists {
+                location: self.location.clone(),
+                key,
+            }),
+            Err(e) => Err(store_error(&self.location, &key, e)),
+        }
+    }
+
     /// Writes a small object in one conditional put; fails if the key exists.
     pub async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
         let mut writer = self.writer(key.to_owned());

@@ -184,6 +184,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         run_id: run_id.clone(),
     };
     let output = Output::open(&spec.output, options.output.as_deref(), values)?;
+    output.preflight().await?;
     let spec = Arc::new(spec);
     tracing::info!(
         job = %spec.job,

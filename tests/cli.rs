@@ -1,0 +1,393 @@
+//! The command line on the real binary: exit codes, validate, flags versus environment, logs.
+
+mod support;
+
+use support::vault::{Activity, FakeVault, Version, mid, month};
+use support::{Workspace, csv_rows, rollcall};
+
+const TOKEN: &str = "hvs.cli-secret-token-81d0";
+const NOW: &str = "2026-11-22T03:00:00Z";
+
+fn vault_item(name: &str, url: &str) -> String {
+    format!("  - name: {name}\n    kind: vault_client_activity\n    address: {url}\n")
+}
+
+fn env() -> Vec<(String, String)> {
+    vec![
+        ("VAULT_TOKEN".into(), TOKEN.into()),
+        ("ROLLCALL_NOW".into(), NOW.into()),
+    ]
+}
+
+async fn healthy_vault() -> FakeVault {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(month(2026, 11), Activity::entity("a", mid(month(2026, 11))));
+    fake
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_shows_examples_and_exit_codes_and_version_prints() {
+    let ws = Workspace::new();
+    let ran = rollcall(&["--help"], &[], ws.path()).await;
+    assert_eq!(ran.code, 0);
+    assert!(
+        ran.stdout.contains("Examples:") && ran.stdout.contains("Exit codes:"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("validate") && ran.stdout.contains("run"));
+    let ran = rollcall(&["--version"], &[], ws.path()).await;
+    assert_eq!(ran.code, 0);
+    assert!(ran.stdout.starts_with("rollcall "), "{}", ran.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_0_when_every_source_succeeds_with_a_final_summary_event() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    // Logs are JSON lines on stderr; the last one is the run summary.
+    let last: serde_json::Value = serde_json::from_str(ran.stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["message"], "Run finished.");
+    assert_eq!(last["rows"], 1 + 13);
+    for line in ran.stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    assert!(
+        ran.stdout.contains("manifest.json") && ran.stdout.contains("v.csv"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.all_output().contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_3_when_one_source_fails_and_the_other_is_written() {
+    let good = healthy_vault().await;
+    let bad = FakeVault::start(TOKEN, Version::V1_18).await;
+    bad.add(month(2026, 11), Activity::entity("a", mid(month(2026, 11))));
+    bad.state().garbage = Some((month(2026, 11), "<html>oops</html>".into()));
+    let ws = Workspace::new();
+    let spec = ws.spec(&[
+        vault_item("good", &good.url()),
+        vault_item("bad", &bad.url()),
+    ]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    assert_eq!(csv_rows(&ws.object("/good.csv").unwrap()).len(), 2);
+    assert!(ws.object("/bad.csv").is_none());
+    let manifest = ws.manifest().unwrap();
+    assert_eq!(manifest["status"], "partial");
+    let sources = manifest["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["name"], "good");
+    assert_eq!(sources[0]["status"], "succeeded");
+    assert_eq!(sources[1]["status"], "failed");
+    assert!(
+        sources[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("source `bad`")
+    );
+    assert!(ran.stdout.contains("bad FAILED"), "{}", ran.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_2_for_a_bad_spec_naming_file_line_and_key_and_nothing_is_fetched() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[format!(
+        "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 0\n    roll_of_months: 3\n",
+        fake.url()
+    )]);
+    for command in ["run", "validate"] {
+        let ran = rollcall(
+            &[command, "--config", spec.to_str().unwrap()],
+            &env(),
+            ws.path(),
+        )
+        .await;
+        assert_eq!(ran.code, 2, "{command}: {ran:#?}");
+        assert!(
+            ran.stderr
+                .contains("job.yaml:9:5: `sources[0].roll_of_months`: unknown field"),
+            "{}",
+            ran.stderr
+        );
+    }
+    let spec = ws.spec(&[format!(
+        "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 0\n",
+        fake.url()
+    )]);
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr
+            .contains("job.yaml:8:5: `sources[0].months`: must be between 1 and 60"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(fake.log.count(), 0, "nothing fetched on a bad spec");
+    assert!(ws.objects().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_2_for_a_missing_secret_or_spec_file() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &[("ROLLCALL_NOW".into(), NOW.into())],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(
+        ran.stderr.contains("source `v`") && ran.stderr.contains("VAULT_TOKEN_FILE"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(fake.log.count(), 0);
+
+    let ran = rollcall(&["validate", "--config", "nope.yaml"], &env(), ws.path()).await;
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("cannot read job spec nope.yaml"),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = rollcall(&["run"], &env(), ws.path()).await;
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("ROLLCALL_CONFIG"), "{}", ran.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_2_when_every_source_refuses_its_credentials() {
+    let fake = healthy_vault().await;
+    fake.state().token = "rotated".into();
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert_eq!(ws.manifest().unwrap()["status"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_checks_secrets_without_fetching() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(ran.stdout.contains("valid"), "{}", ran.stdout);
+    assert_eq!(fake.log.count(), 0);
+    assert!(ws.objects().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_selects_sources_and_flags_beat_the_environment() {
+    let a = healthy_vault().await;
+    let b = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("a", &a.url()), vault_item("b", &b.url())]);
+    let elsewhere = ws.path().join("elsewhere");
+    let flagged = ws.path().join("flagged");
+    let mut vars = env();
+    vars.push(("ROLLCALL_CONFIG".into(), spec.to_str().unwrap().into()));
+    vars.push(("ROLLCALL_OUTPUT".into(), elsewhere.to_str().unwrap().into()));
+    vars.push(("ROLLCALL_RUN_ID".into(), "fixed-run".into()));
+    let ran = rollcall(
+        &["run", "--only", "b", "--output", flagged.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(a.log.count(), 0);
+    assert_eq!(b.log.count(), 12);
+    assert!(flagged.join("test-job/2026-11-22/fixed-run/b.csv").exists());
+    assert!(!elsewhere.exists());
+
+    let ran = rollcall(&["run", "--only", "c"], &vars, ws.path()).await;
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("--only c") && ran.stderr.contains("a, b"),
+        "{}",
+        ran.stderr
+    );
+
+    // The same run id again: the manifest exists, nothing is fetched or overwritten.
+    let ran = rollcall(
+        &["run", "--only", "b", "--output", flagged.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert!(ran.stderr.contains("already exists"), "{}", ran.stderr);
+    assert_eq!(b.log.count(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_split_the_sources_between_runs() {
+    let fakes = [
+        healthy_vault().await,
+        healthy_vault().await,
+        healthy_vault().await,
+    ];
+    let ws = Workspace::new();
+    let items: Vec<String> = fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| vault_item(&format!("vault-{i}"), &f.url()))
+        .collect();
+    let spec = ws.spec(&items);
+    for index in 0..2 {
+        let mut vars = env();
+        vars.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
+        vars.push(("ROLLCALL_SHARD_COUNT".into(), "2".into()));
+        let ran = rollcall(
+            &["run", "--config", spec.to_str().unwrap()],
+            &vars,
+            ws.path(),
+        )
+        .await;
+        assert_eq!(ran.code, 0, "{ran:#?}");
+    }
+    // Every source ran exactly once across the two shards, each shard wrote its own manifest.
+    for fake in &fakes {
+        assert_eq!(fake.log.count(), 12);
+    }
+    let manifests = ws
+        .objects()
+        .keys()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 2);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap(), "--shard", "2/2"],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    let mut a = Activity::entity("=HYPERLINK(\"http://x\")", mid(month(2026, 11)));
+    a.entity_name = "@SUM(1+1)".into();
+    fake.add(month(2026, 11), a);
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/v.csv").unwrap());
+    assert_eq!(rows[1][0], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(rows[1][9], "'@SUM(1+1)");
+
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: j\noutput:\n  url: {}\nreports:\n  formula_escape: false\nsources:\n{}",
+        ws.reports().display(),
+        vault_item("v", &fake.url())
+    ));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(
+        csv_rows(&ws.object("/v.csv").unwrap())[1][0],
+        "=HYPERLINK(\"http://x\")"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() {
+    let fake = healthy_vault().await;
+    // Every export takes a minute: the run is surely in flight when the signal arrives.
+    fake.state().delay = std::time::Duration::from_secs(60);
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let mut child = tokio::process::Command::new(support::binary())
+        .args(["run", "--config", spec.to_str().unwrap()])
+        .current_dir(ws.path())
+        .env_clear()
+        .env("VAULT_TOKEN", TOKEN)
+        .env("ROLLCALL_NOW", NOW)
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while fake.max_concurrent() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no request arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = std::time::Instant::now();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("stopped promptly")
+        .unwrap();
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(ws.objects().is_empty(), "{:?}", ws.objects().keys());
+
+    fake.state().delay = std::time::Duration::ZERO;
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+}

@@ -1,0 +1,282 @@
+//! The S3 output against a real S3-compatible server on loopback that verifies SigV4 signatures
+//! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
+
+mod support;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use rollcall::config::OutputSpec;
+use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::vault::{Activity, FakeVault, Version, mid, month};
+use support::{Workspace, csv_rows, rollcall};
+
+const ACCESS_KEY: &str = "rollcall-test-access";
+const SECRET_KEY: &str = "rollcall-test-secret-5d2f8e";
+const BUCKET: &str = "reports";
+const TOKEN: &str = "hvs.s3-test-token";
+
+/// An s3s-fs process on a free loopback port, with one bucket; killed on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3s_fs_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("S3S_FS") {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs");
+    assert!(
+        local.exists(),
+        "s3s-fs is not installed: run scripts/test.sh (it installs s3s-fs 0.14.1 into .tools/bin), or set S3S_FS"
+    );
+    local
+}
+
+fn start_s3() -> S3Server {
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(data.path().join(BUCKET)).expect("bucket folder");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = std::process::Command::new(s3s_fs_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _data: data,
+    }
+}
+
+fn store(s3: &S3Server, secret: &str) -> Arc<dyn ObjectStore> {
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_endpoint(&s3.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(secret)
+            .build()
+            .expect("s3 store"),
+    )
+}
+
+async fn get(store: &Arc<dyn ObjectStore>, key: &str) -> Option<String> {
+    let result = store.get(&ObjectPath::from(key)).await.ok()?;
+    let bytes = result.bytes().await.ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn vault_with_data() -> FakeVault {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for i in 0..3 {
+        fake.add(
+            month(2026, 11),
+            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
+        );
+    }
+    fake
+}
+
+fn s3_spec(ws: &Workspace, s3: &S3Server, fake: &FakeVault) -> PathBuf {
+    ws.spec_text(&format!(
+        "job: s3-job\noutput:\n  url: s3://{BUCKET}/compliance\n  options:\n    endpoint: {}\n    region: us-east-1\n    allow_http: true\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n",
+        s3.endpoint,
+        fake.url()
+    ))
+}
+
+fn env(secret: &str) -> Vec<(String, String)> {
+    vec![
+        ("VAULT_TOKEN".into(), TOKEN.into()),
+        ("ROLLCALL_NOW".into(), "2026-11-22T03:00:00Z".into()),
+        ("ROLLCALL_RUN_ID".into(), "run-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), secret.into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_writes_reports_and_manifest_to_s3_with_signed_requests() {
+    let s3 = start_s3();
+    let fake = vault_with_data().await;
+    let ws = Workspace::new();
+    let spec = s3_spec(&ws, &s3, &fake);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(SECRET_KEY),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let store = store(&s3, SECRET_KEY);
+    let base = "compliance/s3-job/2026-11-22/run-1";
+    let report = get(&store, &format!("{base}/vault.csv"))
+        .await
+        .expect("report in S3");
+    assert_eq!(csv_rows(&report).len(), 4);
+    assert!(
+        get(&store, &format!("{base}/vault-forecast.csv"))
+            .await
+            .is_some()
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &get(&store, &format!("{base}/manifest.json"))
+            .await
+            .expect("manifest"),
+    )
+    .unwrap();
+    assert_eq!(manifest["status"], "succeeded");
+    assert_eq!(
+        manifest["sources"][0]["reports"][0]["key"],
+        "s3-job/2026-11-22/run-1/vault.csv"
+    );
+    assert_eq!(
+        manifest["sources"][0]["reports"][0]["bytes"],
+        report.len() as u64
+    );
+    assert!(!ran.all_output().contains(SECRET_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_secret_fails_clearly_and_writes_nothing() {
+    let s3 = start_s3();
+    let fake = vault_with_data().await;
+    let ws = Workspace::new();
+    let spec = s3_spec(&ws, &s3, &fake);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env("not-the-secret"),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let output = ran.all_output();
+    assert!(
+        output.contains("access denied") && output.contains("AWS_SECRET_ACCESS_KEY"),
+        "{output}"
+    );
+    assert!(!output.contains("not-the-secret"), "{output}");
+    let store = store(&s3, SECRET_KEY);
+    let listed: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.list(None)).await;
+    assert!(listed.is_empty(), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_report_is_never_overwritten() {
+    let s3 = start_s3();
+    let fake = vault_with_data().await;
+    let store = store(&s3, SECRET_KEY);
+    let key = "compliance/s3-job/2026-11-22/run-1/vault.csv";
+    store
+        .put(&ObjectPath::from(key), "precious\n".into())
+        .await
+        .unwrap();
+    let ws = Workspace::new();
+    let spec = s3_spec(&ws, &s3, &fake);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(SECRET_KEY),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert_eq!(get(&store, key).await.as_deref(), Some("precious\n"));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &get(&store, "compliance/s3-job/2026-11-22/run-1/manifest.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("already exists") && error.contains("never overwrites"),
+        "{error}"
+    );
+    // The other report of the failed source was not left behind either.
+    assert!(
+        get(
+            &store,
+            "compliance/s3-job/2026-11-22/run-1/vault-forecast.csv"
+        )
+        .await
+        .is_none()
+    );
+}
+
+fn output(s3: &S3Server, secret: &str) -> Output {
+    Output::with_store(
+        store(s3, secret),
+        "s3://reports",
+        &OutputSpec::default(),
+        KeyValues {
+            job: "j".into(),
+            date: "2026-11-22".into(),
+            run_id: "r".into(),
+        },
+    )
+    .with_part_size(MIN_PART_SIZE)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_upload_round_trips_and_an_aborted_one_leaves_nothing() {
+    let s3 = start_s3();
+    let out = output(&s3, SECRET_KEY);
+    let mut expected = Vec::new();
+    let mut writer = out.writer("big.csv".into());
+    for i in 0..11u8 {
+        let chunk = vec![b'a' + i; 1024 * 1024];
+        expected.extend_from_slice(&chunk);
+        writer.write(chunk).await.unwrap();
+    }
+    writer.finish().await.unwrap();
+    let store = store(&s3, SECRET_KEY);
+    let got = store
+        .get(&ObjectPath::from("big.csv"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got[..] == expected[..], "content differs");
+
+    let mut writer = out.writer("aborted.csv".into());
+    writer.write(vec![b'x'; MIN_PART_SIZE + 1]).await.unwrap();
+    writer.abort().await;
+    assert!(store.head(&ObjectPath::from("aborted.csv")).await.is_err());
+
+    // A multipart write over an existing key is refused before anything is uploaded.
+    let mut writer = out.writer("big.csv".into());
+    let err = writer
+        .write(vec![b'y'; MIN_PART_SIZE + 1])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutputError::Exists { .. }), "{err}");
+}
