@@ -346,7 +346,7 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     fake.state().delay = std::time::Duration::from_secs(60);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let mut child = tokio::process::Command::new(support::binary())
+    let child = tokio::process::Command::new(support::binary())
         .args(["run", "--config", spec.to_str().unwrap()])
         .current_dir(ws.path())
         .env_clear()
