@@ -286,7 +286,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     tracing::info!(
         job = %manifest.job,
         run_id = %manifest.run_id,
-        status = ?manifest.status,
+        status = manifest.status.as_str(),
         sources = manifest.sources.len(),
         failed,
         rows,

@@ -130,8 +130,12 @@ pub async fn rollcall(args: &[&str], env: &[(String, String)], cwd: &Path) -> Ra
     }
 }
 
+/// The real binary. Cargo tells integration tests and benchmarks where it is; the demo example
+/// never runs it as a process.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rollcall"))
+    option_env!("CARGO_BIN_EXE_rollcall")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/rollcall"))
 }
 
 /// A scratch folder holding a spec and the local output.

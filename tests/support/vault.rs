@@ -454,3 +454,47 @@ pub fn mid(month: Month) -> DateTime<Utc> {
         .single()
         .expect("valid time")
 }
+
+/// A running fake Vault with a year of varied demo activity, its `sources:` item and its env.
+pub async fn demo(now: DateTime<Utc>) -> (FakeVault, String, Vec<(String, String)>) {
+    const DEMO_TOKEN: &str = "hvs.demo-token-not-a-secret";
+    let fake = FakeVault::start(DEMO_TOKEN, Version::V1_21).await;
+    let current = Month::of(now);
+    let namespaces = ["", "team-a/", "team-b/", "platform/ci/"];
+    let mounts = [
+        ("auth/userpass/", "userpass"),
+        ("auth/kubernetes/", "kubernetes"),
+        ("auth/oidc/", "oidc"),
+        ("auth/token/", "ns_token"),
+    ];
+    for i in 0..60u32 {
+        // Each client was active for a stretch of months that ends somewhere in the year.
+        let last = i64::from(i % 12);
+        let length = i64::from(i % 4) + 1;
+        let (mount_path, mount_type) = mounts[i as usize % mounts.len()];
+        for back in last..(last + length).min(12) {
+            let month = current.plus(-back);
+            let mut activity = Activity::entity(
+                &format!("{:08x}-demo-{i:02}", i.wrapping_mul(2_654_435_761)),
+                mid(month),
+            );
+            activity.entity_name = format!("user{i:02}@example.com");
+            activity.namespace_path = namespaces[i as usize % namespaces.len()].to_owned();
+            activity.mount_path = mount_path.to_owned();
+            activity.mount_type = mount_type.to_owned();
+            activity.token_created = mid(month) - chrono::Duration::days(i64::from(i) * 9);
+            activity.first_used = Some(mid(month));
+            if mount_type == "ns_token" {
+                activity.client_type = "non-entity-token".into();
+                activity.entity_name = String::new();
+            }
+            fake.add(month, activity);
+        }
+    }
+    let item = format!(
+        "  - name: vault-demo\n    kind: vault_client_activity\n    address: {}\n    months: 12\n    roll_off_months: 12\n    licensed_clients: 40\n",
+        fake.url()
+    );
+    let env = vec![("VAULT_TOKEN".to_owned(), DEMO_TOKEN.to_owned())];
+    (fake, item, env)
+}
