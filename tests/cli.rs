@@ -391,3 +391,17 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_or_invalid_ca_bundle_is_a_configuration_error() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let junk = ws.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    for (ca, needle) in [("/nonexistent/ca.pem", "cannot read CA bundle"), (junk.to_str().unwrap(), "holds no certificate")] {
+        let spec = ws.spec(&[format!("{}    ca_cert: {ca}\n", vault_item("v", &fake.url()))]);
+        let ran = rollcall(&["validate", "--config", spec.to_str().unwrap()], &env(), ws.path()).await;
+        assert_eq!(ran.code, 2, "{ran:#?}");
+        assert!(ran.stderr.contains(needle), "{}", ran.stderr);
+    }
+}
