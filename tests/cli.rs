@@ -405,3 +405,24 @@ async fn an_unreadable_or_invalid_ca_bundle_is_a_configuration_error() {
         assert!(ran.stderr.contains(needle), "{}", ran.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_past_its_deadline_fails_alone() {
+    let good = healthy_vault().await;
+    let slow = healthy_vault().await;
+    slow.state().delay = std::time::Duration::from_secs(30);
+    let ws = Workspace::new();
+    let spec = ws.spec(&[
+        vault_item("good", &good.url()),
+        format!("{}    timeout: 1s\n", vault_item("slow", &slow.url())),
+    ]);
+    let started = std::time::Instant::now();
+    let ran = rollcall(&["run", "--config", spec.to_str().unwrap()], &env(), ws.path()).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][1]["error"].as_str().unwrap();
+    assert!(error.contains("deadline of 1s") && error.contains("timeout"), "{error}");
+    assert!(ws.object("/good.csv").is_some());
+    assert!(ws.object("/slow.csv").is_none());
+}
