@@ -398,9 +398,20 @@ async fn an_unreadable_or_invalid_ca_bundle_is_a_configuration_error() {
     let ws = Workspace::new();
     let junk = ws.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
-    for (ca, needle) in [("/nonexistent/ca.pem", "cannot read CA bundle"), (junk.to_str().unwrap(), "holds no certificate")] {
-        let spec = ws.spec(&[format!("{}    ca_cert: {ca}\n", vault_item("v", &fake.url()))]);
-        let ran = rollcall(&["validate", "--config", spec.to_str().unwrap()], &env(), ws.path()).await;
+    for (ca, needle) in [
+        ("/nonexistent/ca.pem", "cannot read CA bundle"),
+        (junk.to_str().unwrap(), "holds no certificate"),
+    ] {
+        let spec = ws.spec(&[format!(
+            "{}    ca_cert: {ca}\n",
+            vault_item("v", &fake.url())
+        )]);
+        let ran = rollcall(
+            &["validate", "--config", spec.to_str().unwrap()],
+            &env(),
+            ws.path(),
+        )
+        .await;
         assert_eq!(ran.code, 2, "{ran:#?}");
         assert!(ran.stderr.contains(needle), "{}", ran.stderr);
     }
@@ -417,12 +428,20 @@ async fn a_source_past_its_deadline_fails_alone() {
         format!("{}    timeout: 1s\n", vault_item("slow", &slow.url())),
     ]);
     let started = std::time::Instant::now();
-    let ran = rollcall(&["run", "--config", spec.to_str().unwrap()], &env(), ws.path()).await;
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(ran.code, 3, "{ran:#?}");
     let manifest = ws.manifest().unwrap();
     let error = manifest["sources"][1]["error"].as_str().unwrap();
-    assert!(error.contains("deadline of 1s") && error.contains("timeout"), "{error}");
+    assert!(
+        error.contains("deadline of 1s") && error.contains("timeout"),
+        "{error}"
+    );
     assert!(ws.object("/good.csv").is_some());
     assert!(ws.object("/slow.csv").is_none());
 }

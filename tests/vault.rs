@@ -3,7 +3,7 @@
 mod support;
 
 use rollcall::time::Month;
-use support::matrix::{Case, MatrixSource, check};
+use support::matrix::{Case, MatrixSource};
 use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
 use support::{Workspace, csv_rows, rollcall};
 
@@ -89,35 +89,7 @@ impl MatrixSource for VaultMatrix {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_happy_path() {
-    check::<VaultMatrix>(Case::Happy).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_pagination_across_months() {
-    check::<VaultMatrix>(Case::Paginated).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_rate_limited_then_success() {
-    check::<VaultMatrix>(Case::RateLimitedOnce).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_unauthorized() {
-    check::<VaultMatrix>(Case::Unauthorized).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_malformed_body() {
-    check::<VaultMatrix>(Case::Malformed).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_empty_result() {
-    check::<VaultMatrix>(Case::Empty).await;
-}
+support::matrix::matrix_tests!(VaultMatrix);
 
 /// Runs one Vault source against `fake` with extra spec lines; returns the workspace and run.
 async fn run_vault(
