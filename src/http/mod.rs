@@ -301,7 +301,14 @@ impl HttpClient {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let failure = Failure::Transport(error_chain(&e));
+                let chain = error_chain(&e);
+                if is_certificate_problem(&chain) {
+                    // An untrusted certificate will not become trusted on retry.
+                    return Attempt::Failed(Failure::Transport(format!(
+                        "{chain}; the server's TLS certificate is not trusted: if it comes from an internal CA, give that CA's PEM bundle as `ca_cert` on the source (VAULT_CACERT for Vault)"
+                    )));
+                }
+                let failure = Failure::Transport(chain);
                 return if retry::is_transient(&e) {
                     Attempt::Again {
                         error: failure,
@@ -456,6 +463,11 @@ pub fn error_chain(error: &reqwest::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+fn is_certificate_problem(chain: &str) -> bool {
+    let lower = chain.to_ascii_lowercase();
+    lower.contains("certificate") || lower.contains("unknownissuer")
 }
 
 /// Joins a relative path onto a base URL, keeping the base's own path prefix.

@@ -34,8 +34,58 @@ impl Server {
         Self { addr, task }
     }
 
+    /// Serves HTTPS with the given PEM certificate chain and key.
+    pub async fn start_tls(router: Router, tls: &TlsIdentity) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            tls.cert_pem.clone().into_bytes(),
+            tls.key_pem.clone().into_bytes(),
+        )
+        .await
+        .expect("tls config");
+        let task = tokio::spawn(async move {
+            let _ = axum_server::from_tcp_rustls(listener, config)
+                .serve(router.into_make_service())
+                .await;
+        });
+        Self { addr, task }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost.
+pub struct TlsIdentity {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TlsIdentity {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().expect("ca key");
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("ca params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "rollcall test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+        let key = KeyPair::generate().expect("server key");
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+        Self {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 }
 

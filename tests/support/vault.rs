@@ -198,6 +198,15 @@ pub struct FakeVault {
 
 impl FakeVault {
     pub async fn start(token: &str, version: Version) -> Self {
+        Self::start_with(token, version, None).await
+    }
+
+    /// Serves HTTPS with `tls` (a certificate from a test CA).
+    pub async fn start_tls(token: &str, version: Version, tls: &super::TlsIdentity) -> Self {
+        Self::start_with(token, version, Some(tls)).await
+    }
+
+    async fn start_with(token: &str, version: Version, tls: Option<&super::TlsIdentity>) -> Self {
         let state = Arc::new(Mutex::new(VaultState {
             token: token.to_owned(),
             version,
@@ -222,8 +231,12 @@ impl FakeVault {
             .route(EXPORT_PATH, get(export))
             .fallback(not_found)
             .with_state(shared);
+        let server = match tls {
+            Some(tls) => Server::start_tls(router, tls).await,
+            None => Server::start(router).await,
+        };
         Self {
-            server: Server::start(router).await,
+            server,
             log,
             state,
             max_in_flight,
@@ -232,6 +245,10 @@ impl FakeVault {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.server.addr)
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, VaultState> {
