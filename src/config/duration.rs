@@ -5,8 +5,20 @@ use std::time::Duration;
 
 /// Deserializes `30d`, `90 days` or `500ms`. A bare number is refused: its unit would be a guess.
 pub fn deserialize_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(de)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
+    match Written::deserialize(de)? {
+        Written::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
+        Written::Number(n) => Err(serde::de::Error::custom(format!(
+            "`{n}` has no unit; write it like `{n}d`, `{n}h`, `{n}s` or `{n}ms` (e.g. `30d`)"
+        ))),
+    }
+}
+
+/// A duration as written: text, or a bare number (refused with a helpful message).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Text(String),
+    Number(f64),
 }
 
 /// Parses a human duration; the error says what a valid one looks like.
@@ -22,9 +34,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn deserialize_optional_duration<'de, D: Deserializer<'de>>(
     de: D,
 ) -> Result<Option<Duration>, D::Error> {
-    let text = Option::<String>::deserialize(de)?;
-    text.map(|t| parse_duration(&t).map_err(serde::de::Error::custom))
-        .transpose()
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "deserialize_duration")] Duration);
+    Ok(Option::<Wrapped>::deserialize(de)?.map(|w| w.0))
 }
 
 #[cfg(test)]

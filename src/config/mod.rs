@@ -321,13 +321,14 @@ struct RawSpec {
 /// Parses and checks spec text; returns every problem found, each with its line when known.
 pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
     let mut problems = Problems::new(text);
-    let raw: RawSpec = match serde_yaml::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            yaml_error(&mut problems, &e);
-            return Err(problems.list);
-        }
-    };
+    let raw: RawSpec =
+        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => {
+                yaml_error(&mut problems, &e);
+                return Err(problems.list);
+            }
+        };
     if raw.sources.is_empty() {
         problems.add(
             &KeyPath::root().key("sources"),
@@ -357,44 +358,33 @@ pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
     }
 }
 
-/// Turns a serde_yaml error into a problem at the offending key's own line where possible.
-fn yaml_error(problems: &mut Problems<'_>, error: &serde_yaml::Error) {
-    let message = error.to_string();
-    // serde_yaml prefixes the key path ("sources[0].months: invalid type...") and appends the
-    // location of the enclosing item; the key's own line is more useful, so look it up.
-    let (path, rest) = match message.split_once(": ") {
-        Some((p, rest)) if !p.contains(' ') => (p.to_owned(), rest.to_owned()),
-        _ => (String::new(), message.clone()),
-    };
-    let rest = rest
-        .rsplit_once(" at line ")
-        .map(|(m, _)| m.to_owned())
-        .unwrap_or(rest);
-    let mut key = KeyPath::parse(&path);
-    if let Some(field) = backticked_after(&rest, "unknown field ") {
-        key = key.key(field);
-    } else if let Some(field) = backticked_after(&rest, "duplicate field ") {
-        key = key.key(field);
+/// Turns a parse error into a problem at the offending key's own line where possible.
+fn yaml_error(problems: &mut Problems<'_>, error: &serde_path_to_error::Error<serde_yaml::Error>) {
+    let inner = error.inner();
+    let mut message = inner.to_string();
+    // serde_yaml appends the location of the enclosing item and may prefix a path of its own;
+    // the path tracked here and the key's own line are more useful.
+    if let Some((m, _)) = message.rsplit_once(" at line ") {
+        message = m.to_owned();
+    }
+    let key = KeyPath::parse(&error.path().to_string());
+    if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
+        message = rest.to_owned();
     }
     match locate::locate(problems.text, &key) {
         Some((line, column)) if !key.is_root() => {
-            problems.add_at(key.to_string(), Some(line), Some(column), rest)
+            problems.add_at(key.to_string(), Some(line), Some(column), message)
         }
         _ => {
-            let location = error.location();
+            let location = inner.location();
             problems.add_at(
                 key.to_string(),
                 location.as_ref().map(|l| l.line()),
                 location.as_ref().map(|l| l.column()),
-                rest,
+                message,
             )
         }
     }
-}
-
-fn backticked_after<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
-    let after = text.split_once(marker)?.1.strip_prefix('`')?;
-    Some(after.split_once('`')?.0)
 }
 
 /// Names used in object keys and logs: short, and safe in any object store and file system.

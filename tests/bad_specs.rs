@@ -1,0 +1,339 @@
+//! Malformed and hostile job specs: each is refused with exit 2, a message naming the problem,
+//! and (where the YAML has one) its line; the parser never panics on any input.
+
+mod support;
+
+use proptest::prelude::*;
+use support::{Workspace, rollcall};
+
+const GOOD: &str = "\
+job: nightly
+output:
+  url: ./reports
+sources:
+  - name: vault-prod
+    kind: vault_client_activity
+    address: https://vault.example.com:8200
+    months: 12
+";
+
+fn with(old: &str, new: &str) -> String {
+    assert!(GOOD.contains(old), "{old}");
+    GOOD.replacen(old, new, 1)
+}
+
+fn alias_bomb() -> String {
+    let mut text =
+        String::from("job: bomb\nsources:\n  - name: v\n    kind: vault_client_activity\n");
+    text.push_str(
+        "    x0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "    x{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
+        ));
+    }
+    text
+}
+
+/// (name, spec bytes, text the error must contain, line it must name)
+fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
+    let s = |t: String| t.into_bytes();
+    vec![
+        (
+            "job of the wrong type",
+            s(with("job: nightly", "job: [a, b]")),
+            "invalid type",
+            Some(1),
+        ),
+        (
+            "bad job name",
+            s(with("job: nightly", "job: \"night ly\"")),
+            "not a valid name",
+            Some(1),
+        ),
+        (
+            "unknown top-level key",
+            s(format!("{GOOD}schedule: daily\n")),
+            "unknown field `schedule`",
+            Some(9),
+        ),
+        (
+            "unknown output key",
+            s(with("  url: ./reports", "  url: ./reports\n  ur: x")),
+            "unknown field `ur`",
+            Some(4),
+        ),
+        (
+            "unknown source key",
+            s(with("    months: 12", "    months: 12\n    monts: 3")),
+            "unknown field `monts`",
+            Some(9),
+        ),
+        (
+            "months as text",
+            s(with("months: 12", "months: twelve")),
+            "invalid type",
+            Some(8),
+        ),
+        (
+            "months out of range",
+            s(with("months: 12", "months: 0")),
+            "between 1 and 60",
+            Some(8),
+        ),
+        (
+            "negative months",
+            s(with("months: 12", "months: -3")),
+            "invalid value",
+            Some(8),
+        ),
+        (
+            "huge number",
+            s(with("months: 12", "months: 99999999999999999999999")),
+            "months",
+            Some(8),
+        ),
+        (
+            "licensed_clients zero",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    licensed_clients: 0",
+            )),
+            "must be positive",
+            Some(9),
+        ),
+        (
+            "duplicate source names",
+            s(format!(
+                "{GOOD}  - name: vault-prod\n    kind: vault_client_activity\n"
+            )),
+            "names must be unique",
+            Some(9),
+        ),
+        (
+            "empty sources",
+            s("job: x\nsources: []\n".into()),
+            "lists no source",
+            Some(2),
+        ),
+        (
+            "missing sources",
+            s("job: x\n".into()),
+            "missing field `sources`",
+            None,
+        ),
+        (
+            "missing kind",
+            s(with("    kind: vault_client_activity\n", "")),
+            "has no `kind`",
+            Some(5),
+        ),
+        (
+            "unknown kind",
+            s(with("kind: vault_client_activity", "kind: jira_users")),
+            "unknown source kind `jira_users`",
+            Some(6),
+        ),
+        (
+            "kind not a string",
+            s(with("kind: vault_client_activity", "kind: 7")),
+            "must be a string",
+            Some(6),
+        ),
+        (
+            "source not a mapping",
+            s("job: x\nsources:\n  - just a string\n".into()),
+            "must be a mapping",
+            Some(3),
+        ),
+        (
+            "bad duration",
+            s(format!("{GOOD}source_timeout: fast\n")),
+            "not a duration",
+            Some(9),
+        ),
+        (
+            "bare number duration",
+            s(with("    months: 12", "    months: 12\n    timeout: 30")),
+            "30d",
+            Some(9),
+        ),
+        (
+            "bad URL",
+            s(with("https://vault.example.com:8200", "\"not a url\"")),
+            "is not a URL",
+            Some(7),
+        ),
+        (
+            "URL with credentials",
+            s(with(
+                "https://vault.example.com:8200",
+                "https://user:pw@vault.example.com",
+            )),
+            "must not carry credentials",
+            Some(7),
+        ),
+        (
+            "plain http to a remote host",
+            s(with("https://", "http://")),
+            "plain http",
+            Some(7),
+        ),
+        (
+            "unsupported output scheme",
+            s(with("url: ./reports", "url: gs://bucket/x")),
+            "not supported",
+            Some(3),
+        ),
+        (
+            "s3 url without bucket",
+            s(with("url: ./reports", "url: s3:///prefix")),
+            "names no bucket",
+            Some(3),
+        ),
+        (
+            "unknown key placeholder",
+            s(with(
+                "  url: ./reports",
+                "  url: ./reports\n  key_template: \"{job}/{when}/{report}.csv\"",
+            )),
+            "unknown placeholder `{when}`",
+            Some(4),
+        ),
+        (
+            "key template without report",
+            s(with(
+                "  url: ./reports",
+                "  url: ./reports\n  key_template: \"{job}/{date}.csv\"",
+            )),
+            "must contain `{report}`",
+            Some(4),
+        ),
+        (
+            "manifest template per source",
+            s(with(
+                "  url: ./reports",
+                "  url: ./reports\n  manifest_template: \"{source}/manifest.json\"",
+            )),
+            "one manifest covers the whole run",
+            Some(4),
+        ),
+        (
+            "bad token variable name",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    token_env: 1-BAD",
+            )),
+            "not an environment variable name",
+            Some(9),
+        ),
+        (
+            "too many retries",
+            s(format!("{GOOD}http:\n  max_retries: 1000\n")),
+            "at most 20",
+            Some(10),
+        ),
+        (
+            "YAML syntax error",
+            s(with("  url: ./reports", "  url: [./reports")),
+            "",
+            None,
+        ),
+        (
+            "tab indentation",
+            s(with("    months: 12", "\tmonths: 12")),
+            "",
+            None,
+        ),
+        (
+            "top level is a list",
+            s("- job: x\n".into()),
+            "invalid type",
+            None,
+        ),
+        ("empty file", Vec::new(), "", None),
+        ("alias bomb", s(alias_bomb()), "", None),
+        (
+            "not UTF-8",
+            b"job: caf\xe9\nsources: []\n".to_vec(),
+            "not UTF-8",
+            None,
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_spec_exits_2_naming_the_problem_and_its_line() {
+    let ws = Workspace::new();
+    let path = ws.path().join("job.yaml");
+    let env = [("VAULT_TOKEN".to_owned(), "t".to_owned())];
+    let cases = cases();
+    assert!(cases.len() >= 25);
+    for (name, bytes, needle, line) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let started = std::time::Instant::now();
+        let ran = rollcall(
+            &["validate", "--config", path.to_str().unwrap()],
+            &env,
+            ws.path(),
+        )
+        .await;
+        assert!(started.elapsed().as_secs() < 10, "{name}: took too long");
+        assert_eq!(ran.code, 2, "{name}: {ran:#?}");
+        assert!(
+            ran.stderr.contains(needle),
+            "{name}: wanted `{needle}` in {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("job.yaml"),
+            "{name}: the file is named: {}",
+            ran.stderr
+        );
+        if let Some(line) = line {
+            let at = format!("job.yaml:{line}:");
+            assert!(
+                ran.stderr.contains(&at),
+                "{name}: wanted {at} in {}",
+                ran.stderr
+            );
+        }
+        assert!(!ran.stderr.contains("panicked"), "{name}: {}", ran.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_spec_file_exits_2() {
+    let ws = Workspace::new();
+    let ran = rollcall(&["validate", "--config", "missing.yaml"], &[], ws.path()).await;
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("missing.yaml") && ran.stderr.contains("No such file"),
+        "{}",
+        ran.stderr
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn the_parser_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
+        let _ = rollcall::config::parse(&text);
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_a_mangled_valid_spec(
+        edits in proptest::collection::vec((0usize..GOOD.len(), any::<char>()), 1..8)
+    ) {
+        let mut chars: Vec<char> = GOOD.chars().collect();
+        for (at, c) in edits {
+            let at = at % chars.len();
+            chars[at] = c;
+        }
+        let text: String = chars.into_iter().collect();
+        let _ = rollcall::config::parse(&text);
+    }
+}
