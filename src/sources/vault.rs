@@ -446,11 +446,16 @@ struct ClientState {
     entity_name: Arc<str>,
 }
 
+/// Hash maps keyed by attacker-independent data (ids from our own Vault), so a fast non-DoS-
+/// resistant hasher is fine; SipHash was a third of the parse time.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Clients {
-    by_id: HashMap<Box<str>, ClientState>,
+    by_id: FastMap<Box<str>, ClientState>,
     /// Namespaces, mounts and types repeat across clients; store each once.
-    strings: HashSet<Arc<str>>,
+    strings: FastSet<Arc<str>>,
 }
 
 impl Clients {
@@ -458,56 +463,63 @@ impl Clients {
         self.by_id.len()
     }
 
-    fn intern(&mut self, value: &str) -> Arc<str> {
-        if let Some(existing) = self.strings.get(value) {
-            return existing.clone();
-        }
-        let shared: Arc<str> = Arc::from(value);
-        self.strings.insert(shared.clone());
-        shared
-    }
-
     /// Folds one record of `month` in. Months arrive in order; re-applying a month's records
     /// (after a retried download) changes nothing.
     fn add(&mut self, month: Month, record: ExportRecord<'_>) {
         let seen = record.seen_at();
-        let client_type = self.intern(&record.client_type());
-        let namespace_path = self.intern(record.namespace_path.as_deref().unwrap_or(""));
-        let mount_path = self.intern(record.mount_path.as_deref().unwrap_or(""));
-        let mount_type = self.intern(record.mount_type.as_deref().unwrap_or(""));
-        let entity_name = self.intern(record.entity_name.as_deref().unwrap_or(""));
-        match self.by_id.get_mut(record.client_id.as_ref()) {
+        let Self { by_id, strings } = self;
+        match by_id.get_mut(record.client_id.as_ref()) {
             Some(state) => {
                 state.last_auth = state.last_auth.max(seen);
+                // A later month: count it and describe the client as it was last seen. The same
+                // month again (a duplicate line, or a re-fetched month) changes nothing.
                 if month > state.last_active {
                     state.last_active = month;
                     state.months_active += 1;
-                }
-                if month >= state.last_active {
-                    // Describe the client as it was last seen.
-                    state.client_type = client_type;
-                    state.namespace_path = namespace_path;
-                    state.mount_path = mount_path;
-                    state.mount_type = mount_type;
-                    state.entity_name = entity_name;
+                    refresh(&mut state.client_type, &record.client_type(), strings);
+                    refresh(
+                        &mut state.namespace_path,
+                        text(&record.namespace_path),
+                        strings,
+                    );
+                    refresh(&mut state.mount_path, text(&record.mount_path), strings);
+                    refresh(&mut state.mount_type, text(&record.mount_type), strings);
+                    refresh(&mut state.entity_name, text(&record.entity_name), strings);
                 }
             }
             None => {
-                self.by_id.insert(
-                    record.client_id.as_ref().into(),
-                    ClientState {
-                        last_auth: seen,
-                        last_active: month,
-                        months_active: 1,
-                        client_type,
-                        namespace_path,
-                        mount_path,
-                        mount_type,
-                        entity_name,
-                    },
-                );
+                let state = ClientState {
+                    last_auth: seen,
+                    last_active: month,
+                    months_active: 1,
+                    client_type: intern(strings, &record.client_type()),
+                    namespace_path: intern(strings, text(&record.namespace_path)),
+                    mount_path: intern(strings, text(&record.mount_path)),
+                    mount_type: intern(strings, text(&record.mount_type)),
+                    entity_name: intern(strings, text(&record.entity_name)),
+                };
+                by_id.insert(record.client_id.as_ref().into(), state);
             }
         }
+    }
+}
+
+fn text<'r>(value: &'r Option<Cow<'_, str>>) -> &'r str {
+    value.as_deref().unwrap_or("")
+}
+
+fn intern(strings: &mut FastSet<Arc<str>>, value: &str) -> Arc<str> {
+    if let Some(existing) = strings.get(value) {
+        return existing.clone();
+    }
+    let shared: Arc<str> = Arc::from(value);
+    strings.insert(shared.clone());
+    shared
+}
+
+fn refresh(slot: &mut Arc<str>, value: &str, strings: &mut FastSet<Arc<str>>) {
+    if **slot != *value {
+        *slot = intern(strings, value);
     }
 }
 
@@ -554,20 +566,14 @@ impl ExportRecord<'_> {
     /// The best timestamp of the client's activity this record carries: first use (1.21+),
     /// else token creation time (`token_creation_time`, or `timestamp` before 1.21).
     pub fn seen_at(&self) -> Option<DateTime<Utc>> {
-        let text = |v: &Option<Cow<'_, str>>| {
-            v.as_deref()
-                .filter(|s| !s.is_empty())
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
+        let text =
+            |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).and_then(parse_time);
         text(&self.client_first_used_time)
             .or_else(|| text(&self.client_first_usage_time))
             .or_else(|| text(&self.token_creation_time))
             .or_else(|| match &self.timestamp {
                 Some(RawTime::Seconds(s)) => DateTime::from_timestamp(*s, 0),
-                Some(RawTime::Text(t)) => DateTime::parse_from_rfc3339(t)
-                    .ok()
-                    .map(|t| t.with_timezone(&Utc)),
+                Some(RawTime::Text(t)) => parse_time(t),
                 None => None,
             })
     }
@@ -580,6 +586,32 @@ impl ExportRecord<'_> {
             _ => Cow::Borrowed("entity"),
         }
     }
+}
+
+/// RFC 3339. Vault writes `YYYY-MM-DDTHH:MM:SSZ`; that form is read directly (the general parser
+/// was a large share of parse time), anything else goes through chrono.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+    {
+        let num = |range: std::ops::Range<usize>| -> Option<u32> {
+            b[range].iter().try_fold(0u32, |acc, d| {
+                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+            })
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+        return Some(time.and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Streams one month's NDJSON body into `clients`. Returns the number of records.
@@ -756,6 +788,27 @@ mod tests {
             rfc3339_seconds(r.seen_at().unwrap()),
             "2020-08-21T18:47:54Z"
         );
+    }
+
+    #[test]
+    fn fast_and_general_time_parsing_agree() {
+        for t in [
+            "2024-07-10T09:33:51Z",
+            "2024-02-29T23:59:59Z",
+            "2024-07-10T09:33:51.250Z",
+            "2024-07-10T11:33:51+02:00",
+        ] {
+            let general = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(parse_time(t), Some(general), "{t}");
+        }
+        for t in [
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-07-10T09:33:5xZ",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(t), None, "{t}");
+        }
     }
 
     #[test]
