@@ -66,10 +66,10 @@ pub enum OutputError {
         "an object already exists at {key} in {location}; rollcall never overwrites a report: use a new run id or move the old object"
     )]
     Exists { location: String, key: String },
-    #[error("writing {key} to {location} failed ({hint}): {source}")]
+    #[error("{action} in {location} failed ({hint}): {source}")]
     Store {
         location: String,
-        key: String,
+        action: String,
         hint: &'static str,
         #[source]
         source: Box<object_store::Error>,
@@ -229,7 +229,20 @@ impl Output {
     /// and this run's manifest does not exist yet; saves API quota when the output is broken.
     pub async fn preflight(&self) -> Result<(), OutputError> {
         let key = self.manifest_key();
-        match self.store.head(&self.full_path(&key)).await {
+        let path = self.full_path(&key);
+        // A listing fails on a missing bucket, where a HEAD would just say "not found".
+        let parent: ObjectPath = path
+            .parts()
+            .take(path.parts().count().saturating_sub(1))
+            .collect();
+        if let Err(e) = self.store.list_with_delimiter(Some(&parent)).await {
+            return Err(store_error_doing(
+                &self.location,
+                "checking the output".to_owned(),
+                e,
+            ));
+        }
+        match self.store.head(&path).await {
             Err(object_store::Error::NotFound { .. }) => Ok(()),
             Ok(_) => Err(OutputError::Exists {
                 location: self.location.clone(),
@@ -361,18 +374,32 @@ impl Drop for ObjectWriter {
 }
 
 fn store_error(location: &str, key: &str, source: object_store::Error) -> OutputError {
+    store_error_doing(location, format!("writing {key}"), source)
+}
+
+fn store_error_doing(location: &str, action: String, source: object_store::Error) -> OutputError {
+    const DENIED: &str = "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the pod's role, and the bucket policy";
+    const NO_BUCKET: &str = "not found: check that the bucket exists";
+    // S3 errors often arrive as `Generic`, with the status and code only in the text.
+    let text = source.to_string();
+    let denied = [
+        "403 Forbidden",
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+    ];
     let hint = match &source {
         object_store::Error::PermissionDenied { .. }
-        | object_store::Error::Unauthenticated { .. } => {
-            "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the pod's role, and the bucket policy"
-        }
-        object_store::Error::NotFound { .. } => "not found: check that the bucket exists",
+        | object_store::Error::Unauthenticated { .. } => DENIED,
+        object_store::Error::NotFound { .. } => NO_BUCKET,
         object_store::Error::AlreadyExists { .. } => "an object already exists under this key",
+        _ if denied.iter().any(|code| text.contains(code)) => DENIED,
+        _ if text.contains("NoSuchBucket") || text.contains("404 Not Found") => NO_BUCKET,
         _ => "check that the endpoint is reachable and the bucket exists",
     };
     OutputError::Store {
         location: location.to_owned(),
-        key: key.to_owned(),
+        action,
         hint,
         source: Box::new(source),
     }

@@ -280,3 +280,52 @@ async fn multipart_upload_round_trips_and_an_aborted_one_leaves_nothing() {
         .unwrap_err();
     assert!(matches!(err, OutputError::Exists { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() {
+    let s3 = start_s3();
+    let fake = vault_with_data().await;
+    let ws = Workspace::new();
+    let spec = s3_spec(&ws, &s3, &fake);
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("s3://reports/", "s3://no-such-bucket/");
+    let spec = ws.spec_text(&text);
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(SECRET_KEY),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert!(
+        ran.stderr.contains("no-such-bucket") && ran.stderr.contains("bucket exists"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        fake.log.count(),
+        0,
+        "nothing fetched for an output that cannot take it"
+    );
+
+    let endpoint = s3.endpoint.clone();
+    drop(s3);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains(&endpoint));
+    let started = Instant::now();
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(SECRET_KEY),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert!(
+        ran.stderr.contains("endpoint is reachable"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(fake.log.count(), 0);
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
