@@ -280,10 +280,13 @@ impl ObjectWriter {
         match &mut self.upload {
             Some(upload) => {
                 // Backpressure: at most a few parts in flight, so memory stays bounded.
-                upload
-                    .wait_for_capacity(2)
-                    .await
-                    .map_err(|e| store_error(&self.location, &self.key, e))?;
+                if let Err(e) = upload.wait_for_capacity(2).await {
+                    // A part failed: abort now rather than leave the parts to a lifecycle rule.
+                    if let Some(upload) = self.upload.take() {
+                        let _ = upload.abort().await;
+                    }
+                    return Err(store_error(&self.location, &self.key, e));
+                }
                 upload.write(&chunk);
             }
             None => {

@@ -1,0 +1,236 @@
+//! Faults inside the object store, injected by a wrapper around an in-memory store: a part upload
+//! failing mid-way, a completion failing, a conditional put failing. Nothing may become visible
+//! under a final key, and a failed multipart upload must be aborted.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+};
+use rollcall::config::OutputSpec;
+use rollcall::output::{KeyValues, MIN_PART_SIZE, Output};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Debug, Default)]
+struct Faults {
+    /// Part uploads succeed this many times, then fail.
+    parts_before_failure: Option<usize>,
+    fail_complete: bool,
+    fail_put: bool,
+    parts: AtomicUsize,
+    aborted: AtomicBool,
+}
+
+#[derive(Debug)]
+struct FaultyStore {
+    inner: InMemory,
+    faults: Arc<Faults>,
+}
+
+impl fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultyStore")
+    }
+}
+
+fn injected(operation: &str) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "FaultyStore",
+        source: format!("injected failure during {operation}").into(),
+    }
+}
+
+#[derive(Debug)]
+struct FaultyUpload {
+    inner: Box<dyn MultipartUpload>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl MultipartUpload for FaultyUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let n = self.faults.parts.fetch_add(1, Ordering::SeqCst);
+        if self
+            .faults
+            .parts_before_failure
+            .is_some_and(|limit| n >= limit)
+        {
+            return Box::pin(async { Err(injected("put_part")) });
+        }
+        self.inner.put_part(data)
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.faults.fail_complete {
+            return Err(injected("complete"));
+        }
+        self.inner.complete().await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.faults.aborted.store(true, Ordering::SeqCst);
+        self.inner.abort().await
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        if self.faults.fail_put {
+            return Err(injected("put"));
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(FaultyUpload {
+            inner,
+            faults: self.faults.clone(),
+        }))
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+fn output(faults: Faults) -> (Output, Arc<FaultyStore>) {
+    let store = Arc::new(FaultyStore {
+        inner: InMemory::new(),
+        faults: Arc::new(faults),
+    });
+    let output = Output::with_store(
+        store.clone(),
+        "faulty://",
+        &OutputSpec::default(),
+        KeyValues {
+            job: "j".into(),
+            date: "d".into(),
+            run_id: "r".into(),
+        },
+    )
+    .with_part_size(MIN_PART_SIZE);
+    (output, store)
+}
+
+async fn visible(store: &FaultyStore, key: &str) -> bool {
+    store.inner.head(&Path::from(key)).await.is_ok()
+}
+
+#[tokio::test]
+async fn a_part_failing_mid_upload_aborts_it_and_leaves_nothing() {
+    let (out, store) = output(Faults {
+        parts_before_failure: Some(1),
+        ..Faults::default()
+    });
+    let mut writer = out.writer("big.csv".into());
+    let mut failed = None;
+    for _ in 0..4 {
+        if let Err(e) = writer.write(vec![b'x'; MIN_PART_SIZE]).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let error = match failed {
+        Some(e) => e,
+        None => writer.finish().await.expect_err("the upload must fail"),
+    };
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert!(
+        store.faults.aborted.load(Ordering::SeqCst),
+        "the failed upload was not aborted"
+    );
+    assert!(!visible(&store, "big.csv").await);
+}
+
+#[tokio::test]
+async fn a_failed_completion_leaves_nothing_visible() {
+    let (out, store) = output(Faults {
+        fail_complete: true,
+        ..Faults::default()
+    });
+    let mut writer = out.writer("big.csv".into());
+    writer.write(vec![b'x'; MIN_PART_SIZE + 1]).await.unwrap();
+    let error = writer.finish().await.unwrap_err();
+    assert!(error.to_string().contains("writing big.csv"), "{error}");
+    assert!(!visible(&store, "big.csv").await);
+}
+
+#[tokio::test]
+async fn a_failed_put_leaves_nothing_and_says_so() {
+    let (out, store) = output(Faults {
+        fail_put: true,
+        ..Faults::default()
+    });
+    let error = out
+        .put_new("manifest.json", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("writing manifest.json in faulty://"),
+        "{error}"
+    );
+    assert!(!visible(&store, "manifest.json").await);
+}
+
+#[tokio::test]
+async fn dropping_a_writer_mid_upload_aborts_it() {
+    let (out, store) = output(Faults::default());
+    let mut writer = out.writer("cancelled.csv".into());
+    writer.write(vec![b'x'; MIN_PART_SIZE + 1]).await.unwrap();
+    // What a cancelled task (SIGTERM, deadline) does to a writer.
+    drop(writer);
+    for _ in 0..1000 {
+        if store.faults.aborted.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(store.faults.aborted.load(Ordering::SeqCst));
+    assert!(!visible(&store, "cancelled.csv").await);
+}
