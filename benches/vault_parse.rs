@@ -26,12 +26,12 @@ fn record(out: &mut Vec<u8>, id: u64, month: Month) {
     );
 }
 
-fn peak_rss_mib() -> f64 {
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -39,15 +39,17 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn main() {
+/// Parses `MONTHS` months of exports with `churn` new clients a month; prints figures.
+fn scenario(name: &str, churn: u64) {
     let first = Month::new(2025, 12).expect("valid month");
     let mut parser = ExportParser::default();
     let mut parse_time = Duration::ZERO;
     let mut bytes = 0u64;
     let mut chunk = Vec::with_capacity(CHUNK + 1024);
+    let mut rss_after_first_month = 0.0;
     for m in 0..MONTHS {
         let month = first.plus(m);
-        let start_id = m as u64 * CHURN;
+        let start_id = m as u64 * churn;
         for id in start_id..start_id + CLIENTS_PER_MONTH {
             record(&mut chunk, id, month);
             if chunk.len() >= CHUNK {
@@ -64,16 +66,28 @@ fn main() {
         parse_time += t.elapsed();
         bytes += chunk.len() as u64;
         chunk.clear();
+        if m == 0 {
+            rss_after_first_month = status_mib("VmRSS:");
+        }
     }
     let mb = bytes as f64 / 1e6;
     println!(
-        "vault_parse: months={MONTHS} clients/month={CLIENTS_PER_MONTH} distinct_clients={}",
-        parser.clients()
-    );
-    println!(
-        "vault_parse: parsed {mb:.1} MB in {:.2} s = {:.0} MB/s; peak RSS {:.1} MiB",
+        "vault_parse[{name}]: {MONTHS} months x {CLIENTS_PER_MONTH} clients, {} distinct; parsed {mb:.1} MB in {:.2} s = {:.0} MB/s; RSS after month 1 {:.1} MiB, after month {MONTHS} {:.1} MiB",
+        parser.clients(),
         parse_time.as_secs_f64(),
         mb / parse_time.as_secs_f64(),
-        peak_rss_mib()
+        rss_after_first_month,
+        status_mib("VmRSS:"),
+    );
+}
+
+fn main() {
+    // Same clients every month: bytes grow 12x, memory must not.
+    scenario("steady", 0);
+    // 10,000 new clients a month: memory grows with distinct clients only.
+    scenario("churn", CHURN);
+    println!(
+        "vault_parse: peak RSS of the process {:.1} MiB",
+        status_mib("VmHWM:")
     );
 }

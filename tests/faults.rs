@@ -1,0 +1,259 @@
+//! Fault injection through the real binary: each fault hits one source while a healthy source
+//! runs beside it. The right number of requests happen, the faulty source either completes with
+//! every row or fails with a clear error, the healthy source's report is intact, and the exit code
+//! and manifest tell the truth.
+
+mod support;
+
+use std::time::Duration;
+use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
+use support::{Workspace, csv_rows, rollcall};
+
+const TOKEN: &str = "hvs.faults-token-77aa";
+const NOW: &str = "2026-11-22T03:00:00Z";
+/// Fast, bounded retries so the suite stays quick: 1 try + 3 retries.
+const HTTP: &str = "http:\n  max_retries: 3\n  backoff_base: 10ms\n  backoff_max: 2s\n";
+
+enum Expect {
+    /// The faulty source recovers and writes every row.
+    Complete,
+    /// The faulty source fails; its error contains this text.
+    Fail(&'static str),
+    /// The faulty source fails; its error contains one of these (which one depends on whether
+    /// the break came before or after the headers were flushed).
+    FailAny(&'static [&'static str]),
+}
+
+struct Fault {
+    name: &'static str,
+    setup: fn(&FakeVault),
+    /// Extra spec lines for the faulty source.
+    extra: &'static str,
+    expect: Expect,
+    /// Requests the faulty fake must have seen (12 months plus retries), if exact.
+    requests: Option<usize>,
+}
+
+fn html(status: u16) -> Injected {
+    Injected {
+        status,
+        body: "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".into(),
+        headers: vec![("content-type", "text/html".to_owned())],
+    }
+}
+
+fn plain_429() -> Injected {
+    Injected {
+        status: 429,
+        body: "{\"errors\":[\"rate limit quota exceeded\"]}\n".into(),
+        headers: vec![],
+    }
+}
+
+fn faults() -> Vec<Fault> {
+    vec![
+        Fault {
+            name: "5xx burst within the retry budget",
+            setup: |f| (0..3).for_each(|_| f.state().inject.push_back(html(502))),
+            extra: "",
+            expect: Expect::Complete,
+            requests: Some(12 + 3),
+        },
+        Fault {
+            name: "5xx beyond the retry budget",
+            setup: |f| (0..4).for_each(|_| f.state().inject.push_back(html(502))),
+            extra: "",
+            expect: Expect::Fail(
+                "HTTP 502 Bad Gateway after 4 attempt(s): <html><body><h1>502 Bad Gateway",
+            ),
+            requests: Some(4),
+        },
+        Fault {
+            name: "429 storm with Retry-After",
+            setup: |f| (0..3).for_each(|_| f.state().inject.push_back(Injected::rate_limited(0))),
+            extra: "",
+            expect: Expect::Complete,
+            requests: Some(12 + 3),
+        },
+        Fault {
+            name: "429 storm without headers",
+            setup: |f| (0..3).for_each(|_| f.state().inject.push_back(plain_429())),
+            extra: "",
+            expect: Expect::Complete,
+            requests: Some(12 + 3),
+        },
+        Fault {
+            name: "429 storm that never ends",
+            setup: |f| (0..10).for_each(|_| f.state().inject.push_back(plain_429())),
+            extra: "",
+            expect: Expect::Fail("HTTP 429 Too Many Requests after 4 attempt(s)"),
+            requests: Some(4),
+        },
+        Fault {
+            name: "connection reset mid-body, twice",
+            setup: |f| f.state().break_after_lines = Some((1, 2)),
+            extra: "",
+            expect: Expect::Complete,
+            requests: Some(12 + 2),
+        },
+        Fault {
+            name: "connection reset mid-body, every time",
+            setup: |f| f.state().break_after_lines = Some((1, 100)),
+            extra: "",
+            expect: Expect::FailAny(&[
+                "body broke off",
+                "connection closed before message completed",
+            ]),
+            requests: None,
+        },
+        Fault {
+            name: "server slower than the request timeout",
+            setup: |f| f.state().delay = Duration::from_secs(5),
+            extra: "    request_timeout: 1s\n",
+            expect: Expect::Fail("timed out"),
+            requests: None,
+        },
+        Fault {
+            name: "body truncated inside a record",
+            setup: |f| f.state().garbage = Some((month(2026, 11), "{\"client_id\":\"trunc".into())),
+            extra: "",
+            expect: Expect::Fail("malformed export record for 2026-11, line 4"),
+            requests: Some(12),
+        },
+        Fault {
+            name: "HTML page where JSON lines were expected",
+            setup: |f| {
+                f.state().garbage =
+                    Some((month(2026, 11), "<!DOCTYPE html><html>login</html>".into()))
+            },
+            extra: "",
+            expect: Expect::Fail("malformed export record"),
+            requests: Some(12),
+        },
+    ]
+}
+
+async fn fake_with_rows() -> FakeVault {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for i in 0..3 {
+        fake.add(
+            month(2026, 11),
+            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
+        );
+    }
+    fake
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_fault_is_retried_right_and_reported_truthfully() {
+    for fault in faults() {
+        let healthy = fake_with_rows().await;
+        let faulty = fake_with_rows().await;
+        (fault.setup)(&faulty);
+        let ws = Workspace::new();
+        let spec = ws.spec_text(&format!(
+            "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: faulty\n    kind: vault_client_activity\n    address: {}\n{}",
+            ws.reports().display(),
+            healthy.url(),
+            faulty.url(),
+            fault.extra
+        ));
+        let ran = rollcall(
+            &["run", "--config", spec.to_str().unwrap()],
+            &[
+                ("VAULT_TOKEN".into(), TOKEN.into()),
+                ("ROLLCALL_NOW".into(), NOW.into()),
+            ],
+            ws.path(),
+        )
+        .await;
+        let name = fault.name;
+        let manifest = ws
+            .manifest()
+            .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
+        // The healthy source is untouched by its neighbour's trouble.
+        assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
+        assert_eq!(
+            csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
+            4,
+            "{name}"
+        );
+        let faulty_entry = &manifest["sources"][1];
+        match fault.expect {
+            Expect::Complete => {
+                assert_eq!(ran.code, 0, "{name}: {ran:#?}");
+                assert_eq!(faulty_entry["status"], "succeeded", "{name}");
+                assert_eq!(
+                    csv_rows(&ws.object("/faulty.csv").unwrap()).len(),
+                    4,
+                    "{name}"
+                );
+            }
+            Expect::Fail(_) | Expect::FailAny(_) => {
+                let wanted: Vec<&str> = match fault.expect {
+                    Expect::Fail(text) => vec![text],
+                    Expect::FailAny(texts) => texts.to_vec(),
+                    Expect::Complete => Vec::new(),
+                };
+                assert_eq!(ran.code, 3, "{name}: {ran:#?}");
+                assert_eq!(manifest["status"], "partial", "{name}");
+                assert_eq!(faulty_entry["status"], "failed", "{name}");
+                let error = faulty_entry["error"].as_str().unwrap_or_default();
+                assert!(
+                    wanted.iter().any(|t| error.contains(t)),
+                    "{name}: wanted one of {wanted:?} in `{error}`"
+                );
+                assert!(error.contains("source `faulty`"), "{name}: {error}");
+                assert!(ws.object("/faulty.csv").is_none(), "{name}");
+                assert!(ws.object("/faulty-forecast.csv").is_none(), "{name}");
+            }
+        }
+        if let Some(requests) = fault.requests {
+            assert_eq!(
+                faulty.log.count(),
+                requests,
+                "{name}: {:?}",
+                faulty.log.statuses()
+            );
+        }
+        assert!(!ran.all_output().contains(TOKEN), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_refused_is_retried_then_reported() {
+    let healthy = fake_with_rows().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: gone\n    kind: vault_client_activity\n    address: http://{closed}\n",
+        ws.reports().display(),
+        healthy.url(),
+    ));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &[
+            ("VAULT_TOKEN".into(), TOKEN.into()),
+            ("ROLLCALL_NOW".into(), NOW.into()),
+        ],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("could not connect") && error.contains("4 attempt(s)"),
+        "{error}"
+    );
+    // One warning per retry, each naming the source.
+    let retries = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Retrying request.") && l.contains("\"source\":\"gone\""))
+        .count();
+    assert_eq!(retries, 3, "{}", ran.stderr);
+}
