@@ -424,3 +424,54 @@ async fn token_from_file_and_vault_cli_variables() {
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.all()[0].headers["x-vault-token"], TOKEN);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_strings_survive_a_csv_round_trip() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    let huge = "x".repeat(1 << 20);
+    let nasty = [
+        "line\nbreak, \"quoted\"\r\nand\ttab",
+        "=cmd|' /C calc'!A0",
+        "-1+1",
+        "\u{0}\u{1}\u{1b}[31mred\u{7f}",
+        "名前 émoji 🎉 <script>&amp;",
+        huge.as_str(),
+    ];
+    for (i, name) in nasty.iter().enumerate() {
+        let mut a = Activity::entity(&format!("c{i}"), mid(current()));
+        a.entity_name = (*name).to_owned();
+        a.mount_path = (*name).to_owned();
+        fake.add(current(), a);
+    }
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    assert_eq!(rows.len(), nasty.len() + 1);
+    for (i, name) in nasty.iter().enumerate() {
+        let row = rows.iter().find(|r| r[0] == format!("c{i}")).unwrap();
+        let expected = if rollcall::report::needs_formula_escape(name) {
+            format!("'{name}")
+        } else {
+            (*name).to_owned()
+        };
+        assert_eq!(row.len(), 10);
+        assert_eq!(row[9], expected, "entity_name {i}");
+        assert_eq!(row[7], expected, "mount_path {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_utf8_bytes_fail_the_source_naming_the_line() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(current(), Activity::entity("ok", mid(current())));
+    // A Latin-1 é inside a JSON string: not UTF-8, so not JSON; never written as mojibake.
+    fake.state().raw_line = Some((current(), b"{\"client_id\":\"caf\xe9\"}".to_vec()));
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("2026-11, line 2"), "{error}");
+    assert!(ws.object("/vault-test.csv").is_none());
+}

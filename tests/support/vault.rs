@@ -175,6 +175,8 @@ pub struct VaultState {
     pub inject: VecDeque<Injected>,
     /// A line appended to the given month's export as is (malformed data tests).
     pub garbage: Option<(Month, String)>,
+    /// Raw bytes appended as a line to the given month's export (not UTF-8, say).
+    pub raw_line: Option<(Month, Vec<u8>)>,
     /// Break the connection after this many lines, this many times.
     pub break_after_lines: Option<(usize, usize)>,
     /// Delay before each answer (a slow export holds the single export slot meanwhile).
@@ -216,6 +218,7 @@ impl FakeVault {
             final_newline: true,
             inject: VecDeque::new(),
             garbage: None,
+            raw_line: None,
             break_after_lines: None,
             delay: Duration::ZERO,
         }));
@@ -380,17 +383,22 @@ fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>
         .filter(|m| m.start() >= start && m.start() <= end)
         .collect();
     let mut seen = HashSet::new();
-    let mut lines = Vec::new();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
     for month in &selected {
         for activity in &state.months[month] {
             if seen.insert(activity.client_id.clone()) {
-                lines.push(activity.line(state.version));
+                lines.push(activity.line(state.version).into_bytes());
             }
         }
         if let Some((garbage_month, garbage)) = &state.garbage
             && garbage_month == month
         {
-            lines.push(garbage.clone());
+            lines.push(garbage.clone().into_bytes());
+        }
+        if let Some((raw_month, raw)) = &state.raw_line
+            && raw_month == month
+        {
+            lines.push(raw.clone());
         }
     }
     if lines.is_empty() {
@@ -431,7 +439,9 @@ fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>
             } else {
                 newline
             };
-            Ok(Bytes::from(format!("{line}{end}")))
+            let mut bytes = line;
+            bytes.extend_from_slice(end.as_bytes());
+            Ok(Bytes::from(bytes))
         })
         .collect();
     if let Some((after, times)) = state.break_after_lines
