@@ -59,6 +59,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The job spec as mounted: the ConfigMap's content and the checksum annotation both use it. */}}
+{{- define "rollcall.spec" -}}
+{{- toYaml .Values.config -}}
+{{- end -}}
+
 {{/* The ConfigMap holding the job spec, and the key of the spec in it. */}}
 {{- define "rollcall.configMapName" -}}
 {{- default (include "rollcall.fullname" .) .Values.existingConfigMap -}}
