@@ -169,8 +169,13 @@ for version in "${KUBE_VERSIONS[@]}"; do
 done
 pass "deploy/*.yaml valid"
 
-step "pytest tests/kubernetes (what the rendered YAML must say, the schema, the image)"
-HELM="$HELM" python -m pytest -q -p no:cacheprovider tests/kubernetes || fail "pytest tests/kubernetes"
+step "cargo build (the binary the pytest and validate checks start)"
+cargo build --quiet --bin rollcall || fail "cargo build"
+pass "target/debug/rollcall $(target/debug/rollcall --version | awk '{print $2}')"
+
+step "pytest tests/kubernetes (the rendered YAML, the schema, the image, the binary in the pod's environment)"
+HELM="$HELM" ROLLCALL_BIN="$ROOT/target/debug/rollcall" python -m pytest -q -p no:cacheprovider tests/kubernetes ||
+  fail "pytest tests/kubernetes"
 pass "pytest"
 
 step "hadolint Dockerfile"
@@ -178,7 +183,6 @@ hadolint Dockerfile || fail "hadolint"
 pass "Dockerfile lint-clean"
 
 step "rollcall validate on the chart's job specs$([[ -f config.example.yaml ]] && echo " and config.example.yaml")"
-cargo build --quiet --bin rollcall || fail "cargo build"
 validate_spec() { # label, spec file
   local label="$1" spec="$2" vars=() var
   mapfile -t vars < <(python tests/kubernetes/spec_env.py --spec "$spec")

@@ -133,6 +133,8 @@ def test_tmp_is_the_only_writable_chart_volume():
     pod = pod_spec(docs)
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         assert key not in pod
+    # No Service's variables in the environment: one named "rollcall" would add ROLLCALL_PORT.
+    assert pod["enableServiceLinks"] is False
 
 
 def test_tmp_volume_options():
@@ -480,6 +482,8 @@ def test_helm_test_pod_validates_with_the_same_pod_spec():
         (("secret.create=true",), "secret.data is empty"),
         (("secretFiles.enabled=true",), "secretFiles.secretName is empty"),
         (("sharding.enabled=true", "sharding.count=2", "sharding.parallelism=3"), "cannot exceed"),
+        # FailIndex is only valid with backoffLimitPerIndex, which job.backoffLimit provides.
+        (("sharding.enabled=true", "job.backoffLimit=null"), "sharding needs job.backoffLimit"),
         (
             (
                 "secret.create=true",

@@ -106,6 +106,9 @@ that fails at 3 a.m.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.sharding.enabled (kindIs "invalid" .Values.job.backoffLimit) -}}
+{{- fail "sharding needs job.backoffLimit: it becomes the retry limit of each shard (backoffLimitPerIndex)" -}}
+{{- end -}}
 {{- if and .Values.sharding.enabled .Values.sharding.parallelism (gt (int .Values.sharding.parallelism) (int .Values.sharding.count)) -}}
 {{- fail "sharding.parallelism cannot exceed sharding.count" -}}
 {{- end -}}
@@ -127,6 +130,11 @@ serviceAccountName: {{ include "rollcall.serviceAccountName" $ }}
 automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
 {{- /* Never: a failed pod is replaced by a new one, which podFailurePolicy requires. */}}
 restartPolicy: Never
+{{- /*
+rollcall reads no service links, and a Service named like a ROLLCALL_* setting (a Service
+"rollcall" gives ROLLCALL_PORT, ...) would otherwise put variables into its environment.
+*/}}
+enableServiceLinks: false
 {{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) }}
 terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
 {{- end }}
