@@ -170,7 +170,7 @@ done
 pass "deploy/*.yaml valid"
 
 step "cargo build (the binary the pytest and validate checks start)"
-cargo build --quiet --bin rollcall || fail "cargo build"
+cargo build --quiet --locked --bin rollcall || fail "cargo build"
 pass "target/debug/rollcall $(target/debug/rollcall --version | awk '{print $2}')"
 
 step "pytest tests/kubernetes (the rendered YAML, the schema, the image, the binary in the pod's environment)"
@@ -182,7 +182,9 @@ step "hadolint Dockerfile"
 hadolint Dockerfile || fail "hadolint"
 pass "Dockerfile lint-clean"
 
-step "rollcall validate on the chart's job specs$([[ -f config.example.yaml ]] && echo " and config.example.yaml")"
+# config.example.yaml is validated by the Rust tests (tests/example_spec.rs), with the CA bundle it
+# names; here it is checked against the chart's schema only (tests/kubernetes/test_schema.py).
+step "rollcall validate on the chart's job specs"
 validate_spec() { # label, spec file
   local label="$1" spec="$2" vars=() var
   mapfile -t vars < <(python tests/kubernetes/spec_env.py --spec "$spec")
@@ -202,8 +204,5 @@ for name in "${NAMES[@]}"; do
   python tests/kubernetes/spec_env.py "$WORK/$name.yaml" "$WORK/$name-spec.yaml" >/dev/null
   validate_spec "chart spec ($name values)" "$WORK/$name-spec.yaml"
 done
-if [[ -f config.example.yaml ]]; then
-  validate_spec "config.example.yaml" config.example.yaml
-fi
 
 printf '\nAll %d Kubernetes checks passed in %ds.\n' "$CHECKS" "$((SECONDS - STARTED))"

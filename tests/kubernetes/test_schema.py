@@ -98,9 +98,17 @@ def test_chart_specs_match_the_config_schema(name):
     jsonschema.validate(values_yaml(name)["config"], config_schema())
 
 
+@pytest.mark.parametrize("name", ["values.yaml", "full-values.yaml"])
+def test_chart_specs_name_each_token_variable(name):
+    # Operators read the chart's spec to learn what their Secret must hold, and
+    # check-kubernetes.sh gives exactly these variables a dummy value for `rollcall validate`.
+    for source in values_yaml(name)["config"]["sources"]:
+        assert source.get("token_env"), f"source {source['name']} relies on its kind's default token_env"
+
+
 def test_config_example_matches_the_config_schema():
     # The repository's documented spec must pass the chart's schema too, or the schema has fallen
-    # behind the binary (a new top-level spec key, say).
+    # behind the binary (a new top-level spec key, say) and would reject a valid spec at install.
     example = REPO / "config.example.yaml"
     if not example.exists():
         pytest.skip("no config.example.yaml in this checkout")
