@@ -1,0 +1,129 @@
+"""values.schema.json turns typos into install errors, and agrees with the job spec it carries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from conftest import CHART, FIXTURES, KUBE_VERSION, REPO, helm, render, values_yaml
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+
+
+def lint(*args: str) -> subprocess.CompletedProcess[str]:
+    return helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *args, check=False)
+
+
+def lint_values(tmp_path: Path, values: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "values.yaml"
+    path.write_text(values)
+    return lint("--values", str(path))
+
+
+SOURCE = "{name: vault, kind: vault_client_activity, address: https://vault.example.com:8200}"
+
+
+@pytest.mark.parametrize(
+    ("values", "typo"),
+    [
+        ("schedul: 0 3 * * *", "schedul"),
+        ("job: {backofLimit: 3}", "backofLimit"),
+        ("job: {podFailurePolicy: {failOnExitCode: [2]}}", "failOnExitCode"),
+        ("sharding: {cont: 3}", "cont"),
+        ("serviceAccount: {annotation: {a: b}}", "annotation"),
+        ("secret: {crate: true}", "crate"),
+        ("secretFiles: {env: [{nme: VAULT_TOKEN, key: t}]}", "nme"),
+        ("image: {tags: 1.0.0}", "tags"),
+        ("tmpVolume: {size: 1Gi}", "size"),
+        # The job spec's own keys: a typo there would otherwise surface only when the run starts.
+        ("config: {outptu: {url: s3://b/p}}", "outptu"),
+        ("config: {output: {options: {endpont: https://s3.example.com}}}", "endpont"),
+        ("config: {http: {max_retry: 3}}", "max_retry"),
+    ],
+)
+def test_typos_fail_lint(tmp_path, values, typo):
+    result = lint_values(tmp_path, values)
+    assert result.returncode != 0, f"helm lint accepted {values}"
+    assert typo in result.stdout + result.stderr
+
+
+def test_typo_fixture_fails_lint():
+    result = lint("--values", str(FIXTURES / "typo-values.yaml"))
+    assert result.returncode != 0
+    assert "backofLimit" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        "image: {pullPolicy: Sometimes}",
+        "logFormat: xml",
+        "job: {podFailurePolicy: {failOnExitCodes: [0]}}",
+        "sharding: {count: 0}",
+        "secret: {data: {vault-token: x}}",  # not an environment variable name
+        "startingDeadlineSeconds: 5",  # below 10 s the controller may never start a run
+        "config: {sources: []}",
+        "config: {sources: [{kind: vault_client_activity}]}",
+        # A token pasted where its variable's name goes.
+        "config: {sources: [{name: vault, kind: vault_client_activity, token_env: hvs.x-y}]}",
+    ],
+)
+def test_wrong_values_fail_lint(tmp_path, values):
+    assert lint_values(tmp_path, values).returncode != 0, f"helm lint accepted {values}"
+
+
+def test_a_correct_override_passes_lint(tmp_path):
+    # The negative tests above fail for their own reason, not because any override fails.
+    result = lint_values(tmp_path, f"config: {{sources: [{SOURCE}]}}\njob: {{backoffLimit: 3}}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_values_pass_lint():
+    for path in sorted((CHART / "ci").glob("*-values.yaml")):
+        result = lint("--values", str(path))
+        assert result.returncode == 0, f"{path.name}:\n{result.stdout}{result.stderr}"
+
+
+def config_schema() -> dict:
+    return SCHEMA["properties"]["config"]
+
+
+@pytest.mark.parametrize("name", ["values.yaml", "full-values.yaml"])
+def test_chart_specs_match_the_config_schema(name):
+    jsonschema.validate(values_yaml(name)["config"], config_schema())
+
+
+@pytest.mark.parametrize("name", ["values.yaml", "full-values.yaml"])
+def test_chart_specs_name_each_token_variable(name):
+    # Operators read the chart's spec to learn what their Secret must hold, and
+    # check-kubernetes.sh gives exactly these variables a dummy value for `rollcall validate`.
+    for source in values_yaml(name)["config"]["sources"]:
+        assert source.get("token_env"), f"source {source['name']} relies on its kind's default token_env"
+
+
+def test_config_example_matches_the_config_schema():
+    # The repository's documented spec must pass the chart's schema too, or the schema has fallen
+    # behind the binary (a new top-level spec key, say) and would reject a valid spec at install.
+    example = REPO / "config.example.yaml"
+    if not example.exists():
+        pytest.skip("no config.example.yaml in this checkout")
+    jsonschema.validate(yaml.safe_load(example.read_text()), config_schema())
+
+
+def test_kubernetes_validate_is_strict():
+    # Guards the validator itself: an unknown field in an otherwise valid CronJob must fail.
+    cronjob = next(d for d in render() if d["kind"] == "CronJob")
+    cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["bogusField"] = 1
+    validator = Path(sys.executable).with_name("kubernetes-validate")
+    result = subprocess.run(
+        [str(validator), "--strict", "--quiet", "-k", KUBE_VERSION, "-"],
+        input=yaml.safe_dump(cronjob),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
