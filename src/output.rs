@@ -82,6 +82,8 @@ pub struct KeyValues {
     pub job: String,
     pub date: String,
     pub run_id: String,
+    /// `{shard}`: `I-of-N` when the run is one shard of an Indexed Job, else `all`.
+    pub shard: String,
 }
 
 /// The configured object store plus the run's key templates.
@@ -200,6 +202,7 @@ impl Output {
             .replace("{job}", &self.values.job)
             .replace("{date}", &self.values.date)
             .replace("{run_id}", &self.values.run_id)
+            .replace("{shard}", &self.values.shard)
             .replace("{source}", source)
             .replace("{report}", report)
     }
@@ -422,6 +425,7 @@ mod tests {
                 job: "nightly".into(),
                 date: "2026-11-22".into(),
                 run_id: "r1".into(),
+                shard: "all".into(),
             },
         )
     }

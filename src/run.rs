@@ -182,6 +182,10 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         job: spec.job.clone(),
         date: started_at.format("%Y-%m-%d").to_string(),
         run_id: run_id.clone(),
+        shard: options
+            .shard
+            .map(|s| format!("{}-of-{}", s.index, s.count))
+            .unwrap_or_else(|| "all".to_owned()),
     };
     let output = Output::open(&spec.output, options.output.as_deref(), values)?;
     output.preflight().await?;

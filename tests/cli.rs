@@ -445,3 +445,42 @@ async fn a_source_past_its_deadline_fails_alone() {
     assert!(ws.object("/good.csv").is_some());
     assert!(ws.object("/slow.csv").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_of_one_run_share_a_folder_with_a_manifest_each() {
+    let fakes = [healthy_vault().await, healthy_vault().await];
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: j\noutput:\n  url: {}\n  manifest_template: \"{{job}}/{{date}}/{{run_id}}/manifest-{{shard}}.json\"\nsources:\n{}{}",
+        ws.reports().display(),
+        vault_item("vault-a", &fakes[0].url()),
+        vault_item("vault-b", &fakes[1].url()),
+    ));
+    for index in 0..2 {
+        let mut vars = env();
+        vars.push(("ROLLCALL_RUN_ID".into(), "job-1234".into()));
+        let shard = format!("{index}/2");
+        let ran = rollcall(
+            &["run", "--config", spec.to_str().unwrap(), "--shard", &shard],
+            &vars,
+            ws.path(),
+        )
+        .await;
+        assert_eq!(ran.code, 0, "{ran:#?}");
+    }
+    let keys: Vec<String> = ws.objects().into_keys().collect();
+    assert!(
+        keys.contains(&"j/2026-11-22/job-1234/manifest-0-of-2.json".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"j/2026-11-22/job-1234/manifest-1-of-2.json".to_owned()),
+        "{keys:?}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ws.objects()["j/2026-11-22/job-1234/manifest-1-of-2.json"]).unwrap();
+    assert_eq!(
+        manifest["shard"],
+        serde_json::json!({"index": 1, "count": 2})
+    );
+}

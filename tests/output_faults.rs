@@ -150,6 +150,7 @@ fn output(faults: Faults) -> (Output, Arc<FaultyStore>) {
             job: "j".into(),
             date: "d".into(),
             run_id: "r".into(),
+            shard: "all".into(),
         },
     )
     .with_part_size(MIN_PART_SIZE);

@@ -239,6 +239,7 @@ fn output(s3: &S3Server, secret: &str) -> Output {
             job: "j".into(),
             date: "2026-11-22".into(),
             run_id: "r".into(),
+            shard: "all".into(),
         },
     )
     .with_part_size(MIN_PART_SIZE)

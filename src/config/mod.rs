@@ -20,7 +20,7 @@ pub use env::{Environment, Secret, Settings};
 pub use locate::KeyPath;
 
 /// Placeholders a key template may use.
-pub const KEY_PLACEHOLDERS: &[&str] = &["job", "date", "run_id", "source", "report"];
+pub const KEY_PLACEHOLDERS: &[&str] = &["job", "date", "run_id", "shard", "source", "report"];
 
 /// The whole job spec, as written by the user.
 #[derive(Debug, Deserialize)]
