@@ -836,7 +836,13 @@ impl VisionOneSource {
             paged.pages = page_no;
             paged.items += page.items.len() as u64;
             let next = page.next().map(str::to_owned);
-            on_items(page.items)?;
+            on_items(page.items).map_err(|e| match e {
+                SourceError::Data(m) => SourceError::Data(format!(
+                    "{} page {page_no}: {m}; no report was written",
+                    endpoint.label
+                )),
+                other => other,
+            })?;
             if last_log.elapsed() >= PROGRESS_EVERY {
                 last_log = tokio::time::Instant::now();
                 let stats = self.limiter.stats();
