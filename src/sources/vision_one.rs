@@ -120,7 +120,8 @@ pub struct VisionOneSpec {
     #[serde(default)]
     pub count_unsuccessful_logons: bool,
     /// Client-side request budget shared by every request of this source. Default 500 per 60s,
-    /// the limit Trend's API is known to enforce.
+    /// the limit Trend's API is known to enforce. Requests are paced on a window 2% longer than
+    /// `per`, so network jitter cannot push Trend's own count over the limit.
     #[serde(default)]
     pub rate_limit: RateLimitSpec,
     /// Time allowed for one page, first byte to last. Trend ends its own requests at 60s.
@@ -281,15 +282,22 @@ impl VisionOneSpec {
             token,
             token_env: self.token_env.clone(),
             http: shared.clone(),
-            limiter: RateLimiter::new(Some(Budget {
-                requests: self.rate_limit.requests,
-                per: self.rate_limit.per,
-            })),
+            limiter: RateLimiter::new(Some(paced(self.rate_limit))),
             inactive_days: self.inactive_days,
             lookback: self.lookback(),
             count_unsuccessful: self.count_unsuccessful_logons,
             request_timeout: self.request_timeout,
         })
+    }
+}
+
+/// Trend counts a request when it arrives, rollcall when it leaves; latency varies, so two
+/// requests `per` apart here can land a little closer there. Pacing on a window 2% longer keeps
+/// that jitter from squeezing one request too many into Trend's window.
+pub fn paced(limit: RateLimitSpec) -> Budget {
+    Budget {
+        requests: limit.requests,
+        per: limit.per + limit.per / 50,
     }
 }
 
@@ -1281,6 +1289,13 @@ mod tests {
         let mut group = a;
         group.auth_type = Some("samlGroup".into());
         assert_eq!(decide(&group, None, cut), (Decision::Skip, "saml_group"));
+    }
+
+    #[test]
+    fn the_budget_is_paced_slightly_under_trends_limit() {
+        let budget = paced(RateLimitSpec::default());
+        assert_eq!(budget.requests, 500);
+        assert_eq!(budget.per, Duration::from_millis(61_200));
     }
 
     #[test]

@@ -457,7 +457,8 @@ struct Scan {
     filter: Option<String>,
     /// The first request's parameters, for `WithQuery` links and checks.
     params: Vec<(String, String)>,
-    rows: Vec<serde_json::Value>,
+    /// Indices into the accounts or events, in page order.
+    rows: Vec<usize>,
     page_len: usize,
 }
 
@@ -793,12 +794,13 @@ fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -
                 Which::Accounts => state
                     .accounts
                     .iter()
-                    .filter(|a| {
+                    .enumerate()
+                    .filter(|(_, a)| {
                         parsed_filter
                             .as_ref()
                             .is_none_or(|f| f.matches(&|n| a.field(n)))
                     })
-                    .map(FakeAccount::json)
+                    .map(|(i, _)| i)
                     .collect(),
                 Which::Audit => match audit_rows(&state, &pairs, now, parsed_filter.as_ref()) {
                     Ok(rows) => rows,
@@ -826,7 +828,13 @@ fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -
         return bad_request("Invalid skipToken");
     };
     let end = (offset + scan.page_len).min(scan.rows.len());
-    let items: Vec<serde_json::Value> = scan.rows[offset.min(end)..end].to_vec();
+    let items: Vec<serde_json::Value> = scan.rows[offset.min(end)..end]
+        .iter()
+        .filter_map(|&i| match which {
+            Which::Accounts => state.accounts.get(i).map(FakeAccount::json),
+            Which::Audit => state.events.get(i).map(Event::json),
+        })
+        .collect();
     let mut body = serde_json::Map::new();
     if which == Which::Accounts {
         body.insert("totalCount".into(), scan.rows.len().into());
@@ -892,7 +900,7 @@ fn audit_rows(
     pairs: &[(String, String)],
     now: DateTime<Utc>,
     filter: Option<&Filter>,
-) -> Result<Vec<serde_json::Value>, String> {
+) -> Result<Vec<usize>, String> {
     let param = |name: &str| {
         pairs
             .iter()
@@ -947,7 +955,7 @@ fn audit_rows(
     if descending {
         picked.reverse();
     }
-    Ok(picked.into_iter().map(|(_, e)| e.json()).collect())
+    Ok(picked.into_iter().map(|(i, _)| i).collect())
 }
 
 /// Query times: `YYYY-MM-DDThh:mm:ssZ` only (no fraction, no offset).
