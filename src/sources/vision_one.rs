@@ -257,9 +257,8 @@ impl VisionOneSpec {
         &self,
         env: &Environment,
         shared: &HttpClient,
-        http: &HttpSpec,
+        _http: &HttpSpec,
     ) -> Result<VisionOneSource, ConfigError> {
-        let _ = http;
         let fail = |message: String| ConfigError::Source {
             source_name: self.name.clone(),
             message,
@@ -539,6 +538,11 @@ impl Logons {
             mail: norm_email(entry.logged_user_mail_address.as_deref()),
             user: norm_email(entry.logged_user.as_deref()),
         };
+        if identity.id.is_none() && identity.mail.is_none() && identity.user.is_none() {
+            // Nobody to credit it to, so nothing to decide on, whatever its time says.
+            self.anonymous += 1;
+            return Ok(());
+        }
         let when = entry.logged_date_time.as_deref().unwrap_or("");
         let Some(when) = parse_logged_time(when) else {
             // Guessing would decide someone's removal on a value we cannot read.
@@ -553,10 +557,6 @@ impl Logons {
                 snippet(when)
             ));
         };
-        if identity.id.is_none() && identity.mail.is_none() && identity.user.is_none() {
-            self.anonymous += 1;
-            return Ok(());
-        }
         self.counted += 1;
         let latest = self.latest.entry(identity).or_insert(when);
         if when > *latest {
@@ -901,8 +901,15 @@ impl VisionOneSource {
                         var = self.token_env,
                     ))
                 } else {
+                    let hint = if status == StatusCode::TOO_MANY_REQUESTS {
+                        "; lower `rate_limit` if other clients share this tenant's API limit, or raise http.max_retries"
+                    } else if status.is_server_error() {
+                        "; Trend or a gateway in front of it kept failing, run again later"
+                    } else {
+                        ""
+                    };
                     SourceError::Data(format!(
-                        "{} page {page}: {method} {path} answered HTTP {status} after {attempts} attempt(s), {detail}; no report was written, as no account is judged on incomplete data",
+                        "{} page {page}: {method} {path} answered HTTP {status} after {attempts} attempt(s), {detail}; no report was written, as no account is judged on incomplete data{hint}",
                         endpoint.label
                     ))
                 }
