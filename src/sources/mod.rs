@@ -4,6 +4,7 @@
 //! `tests/support/` that runs the shared source test matrix.
 
 pub mod vault;
+pub mod vision_one;
 
 use crate::config::{ConfigError, Environment, KeyPath, Problems};
 use crate::http::{HttpClient, HttpError};
@@ -19,10 +20,11 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum SourceSpec {
     VaultClientActivity(vault::VaultSpec),
+    VisionOneInactiveAccounts(vision_one::VisionOneSpec),
 }
 
 /// The `kind` values, for messages.
-pub const KINDS: &[&str] = &["vault_client_activity"];
+pub const KINDS: &[&str] = &["vault_client_activity", "vision_one_inactive_accounts"];
 
 impl SourceSpec {
     /// Reads one `sources[i]` item; records problems (with lines) instead of failing fast.
@@ -57,6 +59,10 @@ impl SourceSpec {
             "vault_client_activity" => {
                 read_spec::<vault::VaultSpec>(value, at, problems).map(Self::VaultClientActivity)
             }
+            "vision_one_inactive_accounts" => {
+                read_spec::<vision_one::VisionOneSpec>(value, at, problems)
+                    .map(Self::VisionOneInactiveAccounts)
+            }
             other => {
                 problems.add(
                     &at.key("kind"),
@@ -75,12 +81,14 @@ impl SourceSpec {
     pub fn name(&self) -> &str {
         match self {
             Self::VaultClientActivity(s) => &s.name,
+            Self::VisionOneInactiveAccounts(s) => &s.name,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Self::VaultClientActivity(_) => "vault_client_activity",
+            Self::VisionOneInactiveAccounts(_) => "vision_one_inactive_accounts",
         }
     }
 
@@ -88,6 +96,7 @@ impl SourceSpec {
     pub fn timeout(&self) -> Option<Duration> {
         match self {
             Self::VaultClientActivity(s) => s.timeout,
+            Self::VisionOneInactiveAccounts(s) => s.timeout,
         }
     }
 
@@ -95,6 +104,7 @@ impl SourceSpec {
         crate::config::check_name(problems, &at.key("name"), self.name());
         match self {
             Self::VaultClientActivity(s) => s.validate(at, problems),
+            Self::VisionOneInactiveAccounts(s) => s.validate(at, problems),
         }
     }
 
@@ -103,6 +113,7 @@ impl SourceSpec {
     pub fn plan(&self, clock: &RunClock) -> Plan {
         match self {
             Self::VaultClientActivity(s) => s.plan(clock),
+            Self::VisionOneInactiveAccounts(s) => s.plan(clock),
         }
     }
 
@@ -116,6 +127,9 @@ impl SourceSpec {
     ) -> Result<Source, ConfigError> {
         match self {
             Self::VaultClientActivity(s) => s.prepare(env, shared, http).map(Source::Vault),
+            Self::VisionOneInactiveAccounts(s) => {
+                s.prepare(env, shared, http).map(Source::VisionOne)
+            }
         }
     }
 }
@@ -148,12 +162,14 @@ pub struct Plan {
 #[derive(Debug)]
 pub enum Source {
     Vault(vault::VaultSource),
+    VisionOne(vision_one::VisionOneSource),
 }
 
 impl Source {
     pub async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
         match self {
             Self::Vault(s) => s.fetch(ctx).await,
+            Self::VisionOne(s) => s.fetch(ctx).await,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod matrix;
 pub mod vault;
+pub mod vision_one;
 
 use axum::Router;
 use std::collections::BTreeMap;

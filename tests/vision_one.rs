@@ -1,0 +1,1097 @@
+//! The Trend Vision One source through the real binary, against the fake Trend API.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
+use support::matrix::{Case, MatrixSource, check};
+use support::vault::{Activity, FakeVault, Version, mid, month};
+use support::vision_one::{
+    ACCOUNT_FIELDS, AUDIT_FIELDS, Answer, Event, FakeAccount, FakeVisionOne, Fault, Filter,
+    LOGON_FILTER, LastPage, Limit, LinkStyle, Outcome, TimeForm, Which, decode_token, encode_token,
+};
+use support::{Ran, Workspace, csv_rows, rollcall};
+
+const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.fake-trend-key.c2lnbmF0dXJl";
+/// The tests' "now"; the 90-day threshold falls on 2026-08-24T03:00:00Z.
+const NOW: &str = "2026-11-22T03:00:00Z";
+const NAME: &str = "trend-test";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// `days` days and `secs` seconds before the tests' "now".
+fn ago(days: i64, secs: i64) -> DateTime<Utc> {
+    now() - chrono::Duration::days(days) - chrono::Duration::seconds(secs)
+}
+
+async fn fake() -> FakeVisionOne {
+    FakeVisionOne::start(TOKEN, Some(now())).await
+}
+
+fn item(fake: &FakeVisionOne, extra: &str) -> String {
+    format!(
+        "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{extra}",
+        fake.url()
+    )
+}
+
+fn env() -> Vec<(String, String)> {
+    vec![
+        ("TREND_VISION_ONE_TOKEN".into(), TOKEN.into()),
+        ("ROLLCALL_NOW".into(), NOW.into()),
+    ]
+}
+
+/// Runs a spec of the given source items, with fast retries so failure tests stay quick.
+async fn run_items(items: &[String], env: &[(String, String)]) -> (Workspace, Ran) {
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: test-job\nhttp:\n  max_retries: 2\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
+        ws.reports().display(),
+        items.join("")
+    ));
+    let ran = rollcall(&["run", "--config", spec.to_str().unwrap()], env, ws.path()).await;
+    assert!(
+        !ran.all_output().contains(TOKEN),
+        "the token leaked: {ran:#?}"
+    );
+    (ws, ran)
+}
+
+async fn run_trend(fake: &FakeVisionOne, extra: &str) -> (Workspace, Ran) {
+    run_items(&[item(fake, extra)], &env()).await
+}
+
+fn cleanup(ws: &Workspace) -> Vec<Vec<String>> {
+    csv_rows(&ws.object(&format!("/{NAME}.csv")).expect("cleanup file"))
+}
+
+fn detail(ws: &Workspace) -> Vec<Vec<String>> {
+    csv_rows(
+        &ws.object(&format!("/{NAME}-accounts.csv"))
+            .expect("accounts report"),
+    )
+}
+
+/// The detail row of the account with this email.
+fn row<'r>(rows: &'r [Vec<String>], email: &str) -> &'r [String] {
+    rows.iter()
+        .find(|r| r[1] == email)
+        .unwrap_or_else(|| panic!("no row for {email}: {rows:#?}"))
+}
+
+/// `(decision, reason, matched_by)` of one account.
+fn verdict(rows: &[Vec<String>], email: &str) -> (String, String, String) {
+    let r = row(rows, email);
+    (r[7].clone(), r[8].clone(), r[9].clone())
+}
+
+fn v(decision: &str, reason: &str, matched_by: &str) -> (String, String, String) {
+    (decision.into(), reason.into(), matched_by.into())
+}
+
+struct TrendMatrix {
+    fake: FakeVisionOne,
+    rows: usize,
+}
+
+impl MatrixSource for TrendMatrix {
+    async fn start(case: Case) -> Self {
+        let fake = fake().await;
+        let mut rows = 0;
+        match case {
+            Case::Happy | Case::RateLimitedOnce | Case::Unauthorized | Case::Malformed => {
+                fake.add_account(FakeAccount::user("a", "a@example.com"));
+                fake.add_account(FakeAccount::user("b", "b@example.com"));
+                fake.add_account(FakeAccount::user("c", "c@example.com"));
+                fake.add_account(FakeAccount::user("d", "d@example.com"));
+                fake.add_account(FakeAccount::group("g", "soc@example.com"));
+                fake.add_event(Event::logon_of(ago(1, 0), "a", "a@example.com"));
+                fake.add_event(Event::logon_of(ago(30, 0), "b", "b@example.com"));
+                // Outside the 90-day scan: d is inactive, as is c who never logged on.
+                fake.add_event(Event::logon_of(ago(120, 0), "d", "d@example.com"));
+                rows = 2;
+            }
+            Case::Paginated => {
+                for i in 0..7 {
+                    fake.add_account(FakeAccount::user(
+                        &format!("p{i}"),
+                        &format!("p{i}@example.com"),
+                    ));
+                }
+                for i in 0..4 {
+                    for d in [2, 20] {
+                        fake.add_event(Event::logon_of(
+                            ago(d + i, 0),
+                            &format!("p{i}"),
+                            &format!("p{i}@example.com"),
+                        ));
+                    }
+                }
+                fake.add_event(Event::logon_of(ago(3, 0), "p0", "p0@example.com"));
+                fake.state().page_cap = Some(2);
+                rows = 3;
+            }
+            Case::Empty => {
+                fake.state().null_items = true;
+            }
+        }
+        match case {
+            Case::RateLimitedOnce => fake
+                .state()
+                .faults
+                .push(Fault::first_request(Answer::too_many(Some(1)))),
+            Case::Unauthorized => fake.state().token = "another-tenant's-key".into(),
+            Case::Malformed => fake.state().faults.push(Fault::page_always(
+                Which::Audit,
+                0,
+                Answer::ok_text(
+                    "<!DOCTYPE html><html><head><title>Sign in</title></head><body>proxy login</body></html>",
+                    "text/html",
+                ),
+            )),
+            _ => {}
+        }
+        Self { fake, rows }
+    }
+    fn source_item(&self) -> String {
+        item(&self.fake, "")
+    }
+    fn env(&self) -> Vec<(String, String)> {
+        env()
+    }
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn expected_rows(&self) -> usize {
+        self.rows
+    }
+    fn statuses(&self) -> Vec<u16> {
+        self.fake.log.statuses()
+    }
+    fn data_requests(&self) -> usize {
+        self.fake
+            .log
+            .statuses()
+            .iter()
+            .filter(|s| **s == 200)
+            .count()
+    }
+    fn secret(&self) -> String {
+        TOKEN.into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_happy_path() {
+    check::<TrendMatrix>(Case::Happy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_pagination() {
+    check::<TrendMatrix>(Case::Paginated).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_rate_limited_then_success() {
+    check::<TrendMatrix>(Case::RateLimitedOnce).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_unauthorized() {
+    check::<TrendMatrix>(Case::Unauthorized).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_malformed_body() {
+    check::<TrendMatrix>(Case::Malformed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matrix_empty_result() {
+    check::<TrendMatrix>(Case::Empty).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_exact_and_pages_follow_next_link_with_the_filter() {
+    let fake = fake().await;
+    for i in 0..5 {
+        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
+    }
+    {
+        let mut state = fake.state();
+        state.page_cap = Some(2);
+        // Links repeat the first query with raw spaces (`orderBy=loggedDateTime desc`).
+        state.link_style = LinkStyle::WithQuery;
+    }
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(fake.log.statuses().iter().all(|s| *s == 200));
+
+    let accounts = fake.requests(Which::Accounts);
+    assert_eq!(accounts.len(), 3, "5 accounts, 2 a page");
+    assert_eq!(accounts[0].raw_query, "top=200");
+    for page in &accounts[1..] {
+        let token = page.query["skipToken"].clone();
+        assert_eq!(page.raw_query, format!("top=200&skipToken={token}"));
+    }
+
+    let audit = fake.requests(Which::Audit);
+    assert_eq!(audit.len(), 3, "5 logons, 2 a page");
+    let first = &audit[0];
+    assert_eq!(first.query["startDateTime"], "2026-08-24T03:00:00Z");
+    assert_eq!(first.query["endDateTime"], "2026-11-22T03:00:00Z");
+    assert_eq!(first.query["orderBy"], "loggedDateTime desc");
+    assert_eq!(first.query["top"], "200");
+    assert_eq!(first.query["labels"], "all");
+    assert_eq!(first.query["dateTimeTarget"], "loggedDateTime");
+    for page in &audit[1..] {
+        // The link's query exactly, its space encoded; nothing appended a second time.
+        let token = page.query["skipToken"].clone();
+        assert_eq!(
+            page.raw_query,
+            format!(
+                "startDateTime=2026-08-24T03:00:00Z&endDateTime=2026-11-22T03:00:00Z&dateTimeTarget=loggedDateTime&orderBy=loggedDateTime%20desc&top=200&labels=all&skipToken={token}"
+            )
+        );
+    }
+    for request in fake.log.all() {
+        assert_eq!(request.headers["authorization"], format!("Bearer {TOKEN}"));
+        assert_eq!(request.headers["accept"], "application/json");
+    }
+    for page in &audit {
+        assert_eq!(page.headers["tmv1-filter"], LOGON_FILTER);
+    }
+    for page in &accounts {
+        assert!(!page.headers.contains_key("tmv1-filter"));
+    }
+    assert_eq!(detail(&ws).len(), 6);
+    assert_eq!(cleanup(&ws).len(), 1, "everyone logged on recently");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_never_goes_to_a_host_a_next_link_names() {
+    let fake = fake().await;
+    // A second server the links point at: it must never see a request.
+    let elsewhere = FakeVisionOne::start(TOKEN, Some(now())).await;
+    for i in 0..3 {
+        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
+    }
+    {
+        let mut state = fake.state();
+        state.page_cap = Some(1);
+        state.link_host = elsewhere.url();
+    }
+    // The token from a mounted file this time.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let env = vec![
+        (
+            "TREND_VISION_ONE_TOKEN_FILE".to_owned(),
+            file.to_str().unwrap().to_owned(),
+        ),
+        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
+    ];
+    let (ws, ran) = run_items(&[item(&fake, "")], &env).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(
+        elsewhere.log.count(),
+        0,
+        "a request went to the linked host"
+    );
+    assert_eq!(fake.requests(Which::Accounts).len(), 3);
+    assert_eq!(fake.requests(Which::Audit).len(), 3);
+    assert_eq!(cleanup(&ws).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ninety_day_boundary_is_active_and_one_second_more_is_not() {
+    let fake = fake().await;
+    let accounts = [
+        ("exact", ago(90, 0), TimeForm::Zulu),
+        ("inside", ago(90, -1), TimeForm::Space),
+        (
+            "fraction",
+            ago(90, 0) + chrono::Duration::milliseconds(500),
+            TimeForm::Fraction,
+        ),
+        ("before", ago(90, 1), TimeForm::Zulu),
+        ("old", ago(150, 0), TimeForm::Zulu),
+    ];
+    for (name, at, form) in &accounts {
+        let email = format!("{name}@example.com");
+        fake.add_account(FakeAccount::user(name, &email));
+        fake.add_event(Event::logon_of(*at, name, &email).form(form.clone()));
+    }
+    // The default scan reaches exactly 90 days back.
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    for name in ["exact", "inside", "fraction"] {
+        let email = format!("{name}@example.com");
+        assert_eq!(
+            verdict(&rows, &email),
+            v("keep", "active", "logged_user_id")
+        );
+    }
+    assert_eq!(row(&rows, "exact@example.com")[5], "2026-08-24T03:00:00Z");
+    assert_eq!(row(&rows, "exact@example.com")[6], "90");
+    assert_eq!(row(&rows, "inside@example.com")[5], "2026-08-24T03:00:01Z");
+    assert_eq!(
+        verdict(&rows, "before@example.com"),
+        v("remove", "no_logon_in_window", "")
+    );
+    assert_eq!(row(&rows, "before@example.com")[5], "");
+    let removed = cleanup(&ws);
+    let users: Vec<&str> = removed[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(users, ["before@example.com", "old@example.com"]);
+
+    // A longer scan shows how old the last logon is; the decision does not change.
+    let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let audit = fake.requests(Which::Audit);
+    assert_eq!(
+        audit.last().unwrap().query["startDateTime"],
+        "2026-05-26T04:00:00Z",
+        "an hour inside the 180-day retention"
+    );
+    let rows = detail(&ws);
+    assert_eq!(
+        verdict(&rows, "before@example.com"),
+        v("remove", "last_logon_too_old", "logged_user_id")
+    );
+    assert_eq!(row(&rows, "before@example.com")[5], "2026-08-24T02:59:59Z");
+    assert_eq!(row(&rows, "before@example.com")[6], "90");
+    assert_eq!(row(&rows, "old@example.com")[6], "150");
+    assert_eq!(cleanup(&ws).len(), 3);
+    let manifest = ws.manifest().unwrap();
+    let source = &manifest["sources"][0];
+    assert_eq!(source["window"]["start"], "2026-05-26T04:00:00Z");
+    assert_eq!(source["window"]["end"], "2026-11-22T03:00:00Z");
+    assert_eq!(source["thresholds"]["inactive_days"], 90);
+    assert_eq!(
+        source["thresholds"]["inactive_before"],
+        "2026-08-24T03:00:00Z"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logons_match_by_user_id_then_mail_address_then_logged_user() {
+    let fake = fake().await;
+    for (id, email) in [
+        ("id-a", "a@example.com"),
+        ("id-b", "Bea.Berg@Example.com"),
+        ("id-c", "c@example.com"),
+        ("id-d", "d@example.com"),
+        ("id-e", "e@example.com"),
+    ] {
+        fake.add_account(FakeAccount::user(id, email));
+    }
+    // Only the id names a: its mail and name belong to nobody.
+    fake.add_event(
+        Event::logon(ago(3, 0))
+            .id("id-a")
+            .mail("alias@example.com")
+            .user("Alice A."),
+    );
+    // b: an id from another space (an older record), the mail in other letters.
+    fake.add_event(
+        Event::logon(ago(4, 0))
+            .id("00000000-legacy")
+            .mail("bea.berg@example.COM")
+            .user("Bea Berg"),
+    );
+    // c: only loggedUser, as older API versions write it.
+    fake.add_event(
+        Event::logon(ago(5, 0))
+            .user("C@Example.com")
+            .form(TimeForm::Space),
+    );
+    // d's id with e's mail: the id decides, so e stays inactive.
+    fake.add_event(Event::logon(ago(6, 0)).id("id-d").mail("e@example.com"));
+    // Matches nobody: the root account and an API key.
+    fake.add_event(Event::logon(ago(1, 0)).user("Root Account"));
+    fake.add_event(Event::logon(ago(1, 0)).id("api-key-7").user("SIEM"));
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    assert_eq!(
+        verdict(&rows, "a@example.com"),
+        v("keep", "active", "logged_user_id")
+    );
+    assert_eq!(
+        verdict(&rows, "Bea.Berg@Example.com"),
+        v("keep", "active", "logged_user_mail_address")
+    );
+    assert_eq!(
+        verdict(&rows, "c@example.com"),
+        v("keep", "active", "logged_user")
+    );
+    assert_eq!(
+        verdict(&rows, "d@example.com"),
+        v("keep", "active", "logged_user_id")
+    );
+    assert_eq!(
+        verdict(&rows, "e@example.com"),
+        v("remove", "no_logon_in_window", "")
+    );
+    assert_eq!(
+        cleanup(&ws)[1..],
+        [vec!["e@example.com", "Analyst", "Remove"]]
+    );
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(findings["unmatched_logon_identities"], 2);
+    assert_eq!(findings["logons_counted"], 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_are_skipped_and_invited_accounts_have_their_own_reason() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::group("g1", "soc-team@example.com"));
+    fake.add_account(FakeAccount::group("g2", "helpdesk@example.com"));
+    fake.add_account(FakeAccount::invited("i1", "new.hire@example.com"));
+    fake.add_account(FakeAccount::invited("i2", "accepted@example.com"));
+    fake.add_account(
+        FakeAccount::user("x1", "gone@example.com")
+            .status("disabled")
+            .role(Some("Master Administrator")),
+    );
+    fake.add_account(FakeAccount::user("u1", "active@example.com"));
+    // Even a logon under a group's address leaves the group alone.
+    fake.add_event(Event::logon(ago(2, 0)).mail("helpdesk@example.com"));
+    fake.add_event(Event::logon_of(ago(2, 0), "i2", "accepted@example.com"));
+    fake.add_event(Event::logon_of(ago(2, 0), "u1", "active@example.com"));
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    assert_eq!(
+        rows[0],
+        [
+            "account_id",
+            "email",
+            "role",
+            "auth_type",
+            "status",
+            "last_logon",
+            "days_since_logon",
+            "decision",
+            "reason",
+            "matched_by"
+        ]
+    );
+    assert_eq!(
+        verdict(&rows, "soc-team@example.com"),
+        v("skip", "saml_group", "")
+    );
+    assert_eq!(
+        verdict(&rows, "helpdesk@example.com"),
+        v("skip", "saml_group", "logged_user_mail_address")
+    );
+    assert_eq!(row(&rows, "soc-team@example.com")[3], "samlGroup");
+    assert_eq!(
+        verdict(&rows, "new.hire@example.com"),
+        v("remove", "invited_never_logged_on", "")
+    );
+    assert_eq!(row(&rows, "new.hire@example.com")[4], "invited");
+    assert_eq!(
+        verdict(&rows, "accepted@example.com"),
+        v("keep", "active", "logged_user_id")
+    );
+    assert_eq!(
+        verdict(&rows, "gone@example.com"),
+        v("remove", "no_logon_in_window", "")
+    );
+    assert_eq!(
+        cleanup(&ws),
+        [
+            vec!["UserId", "RoleName", "RequestType"],
+            vec!["new.hire@example.com", "Analyst", "Remove"],
+            vec!["gone@example.com", "Master Administrator", "Remove"],
+        ]
+    );
+    let manifest = ws.manifest().unwrap();
+    let source = &manifest["sources"][0];
+    assert_eq!(source["findings"]["accounts"], 6);
+    assert_eq!(source["findings"]["skipped_saml_groups"], 2);
+    assert_eq!(source["findings"]["invited_never_logged_on"], 1);
+    assert_eq!(source["findings"]["inactive"], 2);
+    assert_eq!(source["findings"]["active"], 2);
+    let reports: Vec<&str> = source["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(reports, [NAME, "trend-test-accounts"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apostrophes_commas_quotes_and_formulas_survive_into_the_csv() {
+    let fake = fake().await;
+    fake.add_account(
+        FakeAccount::user("ob", "o'brien@example.com").role(Some("Analyst, \"Tier 2\"")),
+    );
+    fake.add_account(
+        FakeAccount::user("da", "d'arcy@example.com").role(Some("=HYPERLINK(\"http://x\")")),
+    );
+    fake.add_account(FakeAccount {
+        id: Some("no-email".into()),
+        email: None,
+        role: None,
+        auth_type: "local".into(),
+        status: "enabled".into(),
+    });
+    // Matched by the mail address; no per-user filter literal is ever built.
+    fake.add_event(
+        Event::logon(ago(1, 0))
+            .mail("O'Brien@example.com")
+            .user("O'Brien"),
+    );
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    for page in fake.requests(Which::Audit) {
+        assert_eq!(page.headers["tmv1-filter"], LOGON_FILTER);
+    }
+    let rows = detail(&ws);
+    assert_eq!(
+        verdict(&rows, "o'brien@example.com"),
+        v("keep", "active", "logged_user_mail_address")
+    );
+    assert_eq!(row(&rows, "o'brien@example.com")[2], "Analyst, \"Tier 2\"");
+    let text = ws.object(&format!("/{NAME}.csv")).unwrap();
+    assert_eq!(
+        text,
+        "UserId,RoleName,RequestType\r\nd'arcy@example.com,\"'=HYPERLINK(\"\"http://x\"\")\",Remove\r\nUnknown,Unknown,Remove\r\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
+    let trend = fake().await;
+    for i in 0..6 {
+        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
+        trend.add_account(FakeAccount::user(&id, &email));
+        if i % 2 == 0 {
+            trend.add_event(Event::logon_of(ago(i, 0), &id, &email));
+        }
+    }
+    {
+        let mut state = trend.state();
+        state.page_cap = Some(1);
+        // The second audit page fails for good, from a gateway in front of the API.
+        state.faults.push(Fault::page_always(
+            Which::Audit,
+            1,
+            Answer::html(502, "502 Bad Gateway"),
+        ));
+    }
+    let vault = FakeVault::start("hvs.vault-token", Version::V1_18).await;
+    vault.add(
+        month(2026, 11),
+        Activity::entity("c1", mid(month(2026, 11))),
+    );
+    let vault_item = format!(
+        "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n    months: 1\n",
+        vault.url()
+    );
+    let mut vars = env();
+    vars.push(("VAULT_TOKEN".into(), "hvs.vault-token".into()));
+    let (ws, ran) = run_items(&[vault_item, item(&trend, "")], &vars).await;
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    assert!(
+        ws.object(&format!("/{NAME}.csv")).is_none(),
+        "a cleanup file was written"
+    );
+    assert!(ws.object(&format!("/{NAME}-accounts.csv")).is_none());
+    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 2);
+    let manifest = ws.manifest().unwrap();
+    assert_eq!(manifest["status"], "partial");
+    let source = &manifest["sources"][1];
+    assert_eq!(source["status"], "failed");
+    assert!(source["reports"].as_array().unwrap().is_empty());
+    let error = source["error"].as_str().unwrap();
+    for part in [
+        "audit log page 2",
+        "/v3.0/audit/logs",
+        "HTTP 502",
+        "3 attempt(s)",
+        "`502 Bad Gateway`",
+        "no report was written",
+    ] {
+        assert!(error.contains(part), "`{part}` not in: {error}");
+    }
+    let failed = trend
+        .requests(Which::Audit)
+        .iter()
+        .filter(|r| r.status == 502)
+        .count();
+    assert_eq!(
+        failed, 3,
+        "the failing page is retried, then the source gives up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_budget_is_never_exceeded() {
+    let fake = fake().await;
+    for i in 0..4 {
+        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
+        fake.add_event(Event::logon_of(ago(i + 10, 0), &id, &email));
+    }
+    {
+        let mut state = fake.state();
+        state.page_cap = Some(1);
+        // Trend's limit, counted on arrival, as strictly as the client's budget.
+        state.limit = Some(Limit {
+            requests: 3,
+            per: Duration::from_secs(1),
+            retry_after: true,
+        });
+    }
+    let started = Instant::now();
+    let (ws, ran) = run_trend(&fake, "    rate_limit: {requests: 3, per: 1s}\n").await;
+    let elapsed = started.elapsed();
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(fake.too_many_count(), 0, "{:?}", fake.log.statuses());
+    assert_eq!(fake.log.count(), 12, "4 account pages and 8 audit pages");
+    assert!(fake.max_in_window(Duration::from_secs(1)) <= 3);
+    // 12 requests at 3 a second: the last cannot start before 3 s.
+    assert!(elapsed >= Duration::from_secs(3), "{elapsed:?}");
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(findings["requests"], 12);
+    assert_eq!(findings["rate_limit_waits"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_without_retry_after_is_backed_off_then_retried() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    fake.add_event(Event::logon_of(ago(1, 0), "a", "a@example.com"));
+    fake.state().faults.push(Fault {
+        which: Some(Which::Audit),
+        page: None,
+        times: 2,
+        answer: Answer::too_many(None),
+    });
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let statuses: Vec<u16> = fake
+        .requests(Which::Audit)
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [429, 429, 200]);
+    assert_eq!(cleanup(&ws).len(), 1);
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(findings["rate_limit_waits"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_429s_fail_the_source_and_flag_nobody() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    fake.state().faults.push(Fault {
+        which: Some(Which::Audit),
+        page: None,
+        times: usize::MAX,
+        answer: Answer::too_many(Some(0)),
+    });
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert!(ws.object(&format!("/{NAME}.csv")).is_none());
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("HTTP 429") && error.contains("TooManyRequests: Too many API requests"),
+        "{error}"
+    );
+    assert_eq!(fake.requests(Which::Audit).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsuccessful_logons_count_only_when_the_spec_says_so() {
+    let fake = fake().await;
+    for name in ["text", "flag", "ok"] {
+        fake.add_account(FakeAccount::user(name, &format!("{name}@example.com")));
+    }
+    fake.add_event(
+        Event::logon_of(ago(1, 0), "text", "text@example.com").result(Outcome::Unsuccessful),
+    );
+    fake.add_event(Event::logon_of(ago(1, 0), "flag", "flag@example.com").result(Outcome::False));
+    fake.add_event(Event::logon_of(ago(1, 0), "ok", "ok@example.com").result(Outcome::True));
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    assert_eq!(verdict(&rows, "text@example.com").1, "no_logon_in_window");
+    assert_eq!(verdict(&rows, "flag@example.com").1, "no_logon_in_window");
+    assert_eq!(verdict(&rows, "ok@example.com").1, "active");
+    let manifest = ws.manifest().unwrap();
+    assert_eq!(
+        manifest["sources"][0]["findings"]["unsuccessful_logons_ignored"],
+        2
+    );
+    assert_eq!(
+        manifest["sources"][0]["thresholds"]["count_unsuccessful_logons"],
+        false
+    );
+
+    let (ws, ran) = run_trend(&fake, "    count_unsuccessful_logons: true\n").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    for name in ["text", "flag", "ok"] {
+        assert_eq!(verdict(&rows, &format!("{name}@example.com")).1, "active");
+    }
+    assert_eq!(cleanup(&ws).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_logon_time_fails_the_source_instead_of_guessing() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    fake.add_event(
+        Event::logon_of(ago(1, 0), "a", "a@example.com").form(TimeForm::Raw("22/11/2026".into())),
+    );
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert!(ws.object(&format!("/{NAME}.csv")).is_none());
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("a@example.com") && error.contains("`22/11/2026`"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_form_of_last_page_and_null_items_end_paging() {
+    for last in [LastPage::Omitted, LastPage::Null, LastPage::Empty] {
+        let fake = fake().await;
+        for i in 0..3 {
+            fake.add_account(FakeAccount::user(
+                &format!("u{i}"),
+                &format!("u{i}@example.com"),
+            ));
+        }
+        {
+            let mut state = fake.state();
+            state.page_cap = Some(2);
+            state.last_page = last;
+            state.null_items = true;
+        }
+        let (ws, ran) = run_trend(&fake, "").await;
+        assert_eq!(ran.code, 0, "{last:?}: {ran:#?}");
+        assert_eq!(fake.requests(Which::Accounts).len(), 2, "{last:?}");
+        assert_eq!(fake.requests(Which::Audit).len(), 1, "{last:?}");
+        assert_eq!(cleanup(&ws).len(), 4, "{last:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_is_not_the_documented_shape_fails_the_source() {
+    for body in [
+        r#"{"items":[{"id":42,"email":"a@example.com"}]}"#,
+        r#"{"totalCount":1,"count":1}"#,
+        r#"{"items":[{"id":"a""#,
+    ] {
+        let fake = fake().await;
+        fake.state().faults.push(Fault::page_always(
+            Which::Accounts,
+            0,
+            Answer::ok_text(body, "application/json"),
+        ));
+        let (ws, ran) = run_trend(&fake, "").await;
+        assert_eq!(ran.code, 1, "{body}: {ran:#?}");
+        assert!(ws.object(&format!("/{NAME}.csv")).is_none(), "{body}");
+        let manifest = ws.manifest().unwrap();
+        let error = manifest["sources"][0]["error"].as_str().unwrap();
+        assert!(error.contains("IAM accounts page 1"), "{error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_next_link_that_loops_fails_the_source() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    fake.add_event(Event::logon_of(ago(1, 0), "a", "a@example.com"));
+    fake.add_event(Event::logon_of(ago(2, 0), "a", "a@example.com"));
+    {
+        let mut state = fake.state();
+        state.page_cap = Some(1);
+        state.loop_audit_pages = true;
+    }
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    assert!(error.contains("already read"), "{error}");
+    assert!(fake.requests(Which::Audit).len() <= 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_without_audit_permission_is_a_credentials_problem() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    fake.state().audit_forbidden = true;
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    for part in [
+        "credentials rejected",
+        "HTTP 403",
+        "AccessDenied",
+        "TREND_VISION_ONE_TOKEN",
+        "Audit Logs",
+    ] {
+        assert!(error.contains(part), "`{part}` not in: {error}");
+    }
+    assert_eq!(fake.requests(Which::Audit).len(), 1, "a 403 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_accepts_a_region_and_refuses_both_region_and_base_url() {
+    let ws = Workspace::new();
+    let spec = ws.spec(&[format!(
+        "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: jp\n    token_env: V1_KEY\n"
+    )]);
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &[("V1_KEY".into(), TOKEN.into())],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &[],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(ran.all_output().contains("V1_KEY_FILE"), "{ran:#?}");
+
+    let spec = ws.spec(&[format!(
+        "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: eu\n    base_url: https://proxy.internal\n"
+    )]);
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(
+        ran.all_output().contains("job.yaml:8:") && ran.all_output().contains("not both"),
+        "{ran:#?}"
+    );
+}
+
+/// The fake refuses what Trend refuses; a kinder fake would let client bugs through.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_is_as_strict_as_trend() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("a", "a@example.com"));
+    let client = reqwest::Client::new();
+    let get = |path: &str, filter: Option<&str>, token: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", fake.url()));
+        if let Some(f) = filter {
+            request = request.header("TMV1-Filter", f);
+        }
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        request.send()
+    };
+    let audit = "/v3.0/audit/logs?startDateTime=2026-08-24T03:00:00Z&endDateTime=2026-11-22T03:00:00Z&orderBy=loggedDateTime%20desc&top=200&labels=all";
+    // Path and query, filter, token, expected status, a word the body must contain.
+    type Probe<'a> = (String, Option<&'a str>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Probe<'_>> = vec![
+        (audit.into(), Some(LOGON_FILTER), Some(TOKEN), 200, ""),
+        (audit.into(), Some(LOGON_FILTER), None, 401, "Unauthorized"),
+        (
+            audit.into(),
+            Some(LOGON_FILTER),
+            Some("wrong"),
+            401,
+            "Unauthorized",
+        ),
+        (
+            "/v3.0/iam/accounts?top=10".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "top",
+        ),
+        (
+            "/v3.0/iam/accounts?top=100&limit=5".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "limit",
+        ),
+        (
+            "/v3.0/iam/accounts?top=100&top=100".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "Duplicate",
+        ),
+        (
+            "/v3.0/iam/accounts".into(),
+            Some("status eq 'enabled' and authType eq 'local'"),
+            Some(TOKEN),
+            200,
+            "",
+        ),
+        (
+            "/v3.0/iam/accounts".into(),
+            Some("lastLogon eq 'x'"),
+            Some(TOKEN),
+            400,
+            "unsupported field",
+        ),
+        (
+            audit.into(),
+            Some("(loggedUser eq 'o'brien')"),
+            Some(TOKEN),
+            400,
+            "TMV1-Filter",
+        ),
+        (
+            audit.into(),
+            Some("(loggedUser eq 'o''brien')"),
+            Some(TOKEN),
+            200,
+            "",
+        ),
+        (
+            "/v3.0/audit/logs?startDateTime=2026-08-24T03:00:00.000Z".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "startDateTime",
+        ),
+        (
+            "/v3.0/audit/logs?startDateTime=2026-05-25T03:00:00Z".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "retention",
+        ),
+        (
+            "/v3.0/audit/logs?orderBy=loggedUser%20desc".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "orderBy",
+        ),
+        (
+            "/v3.0/audit/logs?skipToken=bm9wZQ==".into(),
+            None,
+            Some(TOKEN),
+            400,
+            "skipToken",
+        ),
+        ("/v3.0/unknown".into(), None, Some(TOKEN), 404, "NotFound"),
+    ];
+    for (path, filter, token, status, needle) in cases {
+        let response = get(&path, filter, token).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path} {filter:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(needle), "{path}: {body}");
+    }
+    let long = format!("loggedUser eq '{}'", "x".repeat(1100));
+    let response = get(audit, Some(&long), Some(TOKEN)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    // A page must re-send the filter that started the scan.
+    fake.state().page_cap = Some(1);
+    fake.add_event(Event::logon_of(ago(1, 0), "a", "a@example.com"));
+    fake.add_event(Event::logon_of(ago(2, 0), "a", "a@example.com"));
+    let first: serde_json::Value = get(audit, Some(LOGON_FILTER), Some(TOKEN))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = first["nextLink"].as_str().unwrap();
+    assert!(link.starts_with("https://api.xdr.trendmicro.com/v3.0/audit/logs?skipToken="));
+    let query = link.split_once('?').unwrap().1;
+    let next = format!("/v3.0/audit/logs?{query}");
+    assert_eq!(get(&next, None, Some(TOKEN)).await.unwrap().status(), 400);
+    assert_eq!(
+        get(&next, Some(LOGON_FILTER), Some(TOKEN))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[test]
+fn fake_skip_tokens_round_trip_and_look_like_trends() {
+    for (scan, offset) in [(1, 0), (12, 200), (999, 50_000)] {
+        let token = encode_token(scan, offset);
+        assert_eq!(decode_token(&token), Some((scan, offset)), "{token}");
+    }
+    assert!(encode_token(1, 20).ends_with("=="));
+    assert_eq!(decode_token("%%%"), None);
+}
+
+#[test]
+fn fake_filters_parse_like_trends() {
+    let f = Filter::parse(LOGON_FILTER, AUDIT_FIELDS).unwrap();
+    let get = |n: &str| match n {
+        "category" => Some("Logon and Logoff".to_owned()),
+        "activity" => Some("Log on".to_owned()),
+        _ => None,
+    };
+    assert!(f.matches(&get));
+    let f = Filter::parse("not (loggedUser eq 'o''brien')", AUDIT_FIELDS).unwrap();
+    assert!(f.matches(&get));
+    assert!(Filter::parse("(userName eq 'x')", AUDIT_FIELDS).is_err());
+    assert!(Filter::parse("category eq 'x", AUDIT_FIELDS).is_err());
+    assert!(Filter::parse("category = 'x'", AUDIT_FIELDS).is_err());
+    assert!(Filter::parse("(category eq 'x'", AUDIT_FIELDS).is_err());
+    assert!(
+        Filter::parse(
+            "status eq 'enabled' and authType eq 'local'",
+            ACCOUNT_FIELDS
+        )
+        .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_tenant_produces_both_reports() {
+    let (fake, item, env) = support::vision_one::demo().await;
+    let (ws, ran) = run_items(&[item], &env).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vision-one-accounts.csv").unwrap());
+    assert!(rows.len() > 30, "{}", rows.len());
+    let reasons: std::collections::BTreeSet<&str> =
+        rows[1..].iter().map(|r| r[8].as_str()).collect();
+    for reason in [
+        "active",
+        "last_logon_too_old",
+        "no_logon_in_window",
+        "invited_never_logged_on",
+        "saml_group",
+    ] {
+        assert!(reasons.contains(reason), "{reason} missing: {reasons:?}");
+    }
+    let cleanup = csv_rows(&ws.object("/vision-one.csv").unwrap());
+    assert!(cleanup.len() > 5);
+    assert!(fake.log.statuses().iter().all(|s| *s == 200));
+}
