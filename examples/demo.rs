@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
     rollcall::logging::init(LogFormat::Text, Some("info"));
     let clock = RunClock::system();
     let (_vault, vault_item, vault_env) = support::vault::demo(clock.now()).await;
+    let (_trend, trend_item, trend_env) = support::vision_one::demo().await;
 
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
@@ -28,7 +29,7 @@ async fn main() -> ExitCode {
         }
     };
     let spec = dir.path().join("demo.yaml");
-    let text = format!("job: demo\noutput:\n  url: ./reports\nsources:\n{vault_item}");
+    let text = format!("job: demo\noutput:\n  url: ./reports\nsources:\n{vault_item}{trend_item}");
     if let Err(e) = std::fs::write(&spec, text) {
         eprintln!("demo: cannot write the spec: {e}");
         return ExitCode::FAILURE;
@@ -39,7 +40,7 @@ async fn main() -> ExitCode {
         output: None,
         run_id: None,
         clock,
-        env: Environment::from_pairs(vault_env),
+        env: Environment::from_pairs(vault_env.into_iter().chain(trend_env)),
         shard: None,
     };
     match run::run(options, CancellationToken::new()).await {

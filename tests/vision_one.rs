@@ -4,7 +4,7 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
-use support::matrix::{Case, MatrixSource, check};
+use support::matrix::{Case, MatrixSource};
 use support::vault::{Activity, FakeVault, Version, mid, month};
 use support::vision_one::{
     ACCOUNT_FIELDS, AUDIT_FIELDS, Answer, Event, FakeAccount, FakeVisionOne, Fault, Filter,
@@ -186,35 +186,7 @@ impl MatrixSource for TrendMatrix {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_happy_path() {
-    check::<TrendMatrix>(Case::Happy).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_pagination() {
-    check::<TrendMatrix>(Case::Paginated).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_rate_limited_then_success() {
-    check::<TrendMatrix>(Case::RateLimitedOnce).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_unauthorized() {
-    check::<TrendMatrix>(Case::Unauthorized).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_malformed_body() {
-    check::<TrendMatrix>(Case::Malformed).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn matrix_empty_result() {
-    check::<TrendMatrix>(Case::Empty).await;
-}
+support::matrix::matrix_tests!(TrendMatrix);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_exact_and_pages_follow_next_link_with_the_filter() {

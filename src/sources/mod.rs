@@ -7,11 +7,12 @@ pub mod vault;
 pub mod vision_one;
 
 use crate::config::{ConfigError, Environment, KeyPath, Problems};
-use crate::http::{HttpClient, HttpError};
+use crate::http::{HttpClient, HttpError, check_scheme};
 use crate::output::Output;
 use crate::report::manifest::Window;
 use crate::report::{CsvReport, ReportError};
 use crate::time::RunClock;
+use reqwest::Url;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -132,6 +133,32 @@ impl SourceSpec {
             }
         }
     }
+}
+
+/// Environment variable names: what a shell and Kubernetes accept.
+pub fn check_env_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        problems.add(key, format!("`{name}` is not an environment variable name"));
+    }
+}
+
+/// An API base URL: absolute, http(s), no query, and https unless allowed.
+pub fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{}` must not carry credentials; use the token variable",
+            url.host_str().unwrap_or("the URL")
+        ));
+    }
+    check_scheme(&url, allow_http)?;
+    Ok(url)
 }
 
 /// Reads a source's settings from its YAML value; errors name the key path and its line.

@@ -4,10 +4,12 @@
 //! API facts: `../shared/reference/vault-activity-export.md`. The export is NDJSON, parsed line
 //! by line as it streams; memory grows with distinct clients, never with bytes fetched.
 
-use super::{Fetch, Plan, Source, SourceContext, SourceError, SourceOutput};
+use super::{
+    Fetch, Plan, Source, SourceContext, SourceError, SourceOutput, check_env_name, parse_base_url,
+};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems, Secret};
-use crate::http::{BodyError, Call, HttpClient, HttpError, Verdict, check_scheme, join_path};
+use crate::http::{BodyError, Call, HttpClient, HttpError, Verdict, join_path};
 use crate::report::manifest::Window;
 use crate::time::{Month, RunClock, rfc3339_seconds};
 use chrono::{DateTime, Utc};
@@ -186,32 +188,6 @@ impl VaultSpec {
             request_timeout: self.request_timeout,
         })
     }
-}
-
-/// Environment variable names: what a shell and Kubernetes accept.
-pub fn check_env_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
-    let ok = !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ok {
-        problems.add(key, format!("`{name}` is not an environment variable name"));
-    }
-}
-
-/// An API base URL: absolute, http(s), no query, and https unless allowed.
-pub fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` must not have a query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "`{}` must not carry credentials; use the token variable",
-            url.host_str().unwrap_or("the URL")
-        ));
-    }
-    check_scheme(&url, allow_http)?;
-    Ok(url)
 }
 
 /// A Vault source ready to run.

@@ -6,8 +6,8 @@
 //! whole window come from one scan, and if any page cannot be fetched the source fails and
 //! writes nothing, so an error can never turn into a removal request.
 
-use super::vault::{check_env_name, parse_base_url};
 use super::{Fetch, Plan, Source, SourceContext, SourceError, SourceOutput};
+use super::{check_env_name, parse_base_url};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems, Secret};
 use crate::http::{
