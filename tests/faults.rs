@@ -257,3 +257,198 @@ async fn connection_refused_is_retried_then_reported() {
         .count();
     assert_eq!(retries, 3, "{}", ran.stderr);
 }
+
+mod trend {
+    use super::*;
+    use support::vision_one::{Answer, Event, FakeAccount, FakeVisionOne, Fault};
+
+    const TREND_TOKEN: &str = "trend-faults-key-3e9a";
+
+    struct TrendFault {
+        name: &'static str,
+        setup: fn(&FakeVisionOne),
+        extra: &'static str,
+        expect: Expect,
+        /// Answers that are not the 2 data pages (accounts, audit log).
+        injected: usize,
+    }
+
+    fn cases() -> Vec<TrendFault> {
+        vec![
+            TrendFault {
+                name: "5xx burst (HTML gateway pages) within the budget",
+                setup: |f| {
+                    (0..3).for_each(|_| {
+                        f.state()
+                            .faults
+                            .push(Fault::first_request(Answer::html(502, "502 Bad Gateway")))
+                    })
+                },
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            TrendFault {
+                name: "5xx beyond the budget",
+                setup: |f| {
+                    (0..8).for_each(|_| {
+                        f.state().faults.push(Fault::first_request(Answer::html(
+                            503,
+                            "503 Service Unavailable",
+                        )))
+                    })
+                },
+                extra: "",
+                expect: Expect::Fail("503"),
+                injected: 4,
+            },
+            TrendFault {
+                name: "429 storm with Retry-After",
+                setup: |f| {
+                    (0..3).for_each(|_| {
+                        f.state()
+                            .faults
+                            .push(Fault::first_request(Answer::too_many(Some(0))))
+                    })
+                },
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            TrendFault {
+                name: "429 storm without headers",
+                setup: |f| {
+                    (0..3).for_each(|_| {
+                        f.state()
+                            .faults
+                            .push(Fault::first_request(Answer::too_many(None)))
+                    })
+                },
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            TrendFault {
+                name: "connection reset mid-body",
+                setup: |f| f.state().break_bodies = 2,
+                extra: "",
+                expect: Expect::Complete,
+                injected: 2,
+            },
+            TrendFault {
+                name: "server slower than the request timeout",
+                setup: |f| f.state().latency = Duration::from_secs(4),
+                extra: "    request_timeout: 1s\n",
+                expect: Expect::Fail("timed out"),
+                injected: 0,
+            },
+            TrendFault {
+                name: "a page that is not JSON",
+                setup: |f| {
+                    f.state().faults.push(Fault::first_request(Answer::ok_text(
+                        "{\"items\": [",
+                        "application/json",
+                    )))
+                },
+                extra: "",
+                expect: Expect::Fail("trend"),
+                injected: 0,
+            },
+            TrendFault {
+                name: "an HTML page with status 200",
+                setup: |f| {
+                    f.state().faults.push(Fault::first_request(Answer::ok_text(
+                        "<html><title>Sign in</title></html>",
+                        "text/html",
+                    )))
+                },
+                extra: "",
+                expect: Expect::Fail("trend"),
+                injected: 0,
+            },
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn trend_faults_are_retried_right_and_reported_truthfully() {
+        let now = chrono::DateTime::parse_from_rfc3339(NOW)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for fault in cases() {
+            let healthy = fake_with_rows().await;
+            let trend = FakeVisionOne::start(TREND_TOKEN, Some(now)).await;
+            trend.add_account(FakeAccount::user("a", "a@example.com"));
+            trend.add_account(FakeAccount::user("b", "b@example.com"));
+            trend.add_event(Event::logon_of(
+                now - chrono::Duration::days(2),
+                "a",
+                "a@example.com",
+            ));
+            (fault.setup)(&trend);
+            let ws = Workspace::new();
+            let spec = ws.spec_text(&format!(
+                "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{}",
+                ws.reports().display(),
+                healthy.url(),
+                trend.url(),
+                fault.extra
+            ));
+            let ran = rollcall(
+                &["run", "--config", spec.to_str().unwrap()],
+                &[
+                    ("VAULT_TOKEN".into(), TOKEN.into()),
+                    ("TREND_VISION_ONE_TOKEN".into(), TREND_TOKEN.into()),
+                    ("ROLLCALL_NOW".into(), NOW.into()),
+                ],
+                ws.path(),
+            )
+            .await;
+            let name = fault.name;
+            let manifest = ws
+                .manifest()
+                .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
+            assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
+            assert_eq!(
+                csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
+                4,
+                "{name}"
+            );
+            let entry = &manifest["sources"][1];
+            let statuses = trend.log.statuses();
+            match fault.expect {
+                Expect::Complete => {
+                    assert_eq!(ran.code, 0, "{name}: {ran:#?}");
+                    // b never logged on: one removal, and both accounts in the detail report.
+                    assert_eq!(
+                        csv_rows(&ws.object("/trend.csv").unwrap()).len(),
+                        2,
+                        "{name}"
+                    );
+                    assert_eq!(
+                        csv_rows(&ws.object("/trend-accounts.csv").unwrap()).len(),
+                        3,
+                        "{name}"
+                    );
+                    assert_eq!(statuses.len(), 2 + fault.injected, "{name}: {statuses:?}");
+                }
+                Expect::Fail(text) | Expect::FailAny(&[text, ..]) => {
+                    assert_eq!(ran.code, 3, "{name}: {ran:#?}");
+                    assert_eq!(entry["status"], "failed", "{name}");
+                    let error = entry["error"].as_str().unwrap_or_default().to_lowercase();
+                    assert!(error.contains(text), "{name}: wanted `{text}` in `{error}`");
+                    assert!(
+                        ws.object("/trend.csv").is_none(),
+                        "{name}: no cleanup file after an error"
+                    );
+                    assert!(ws.object("/trend-accounts.csv").is_none(), "{name}");
+                    if fault.injected > 0 {
+                        let injected = statuses.iter().filter(|s| **s != 200).count();
+                        assert!(injected >= fault.injected, "{name}: {statuses:?}");
+                    }
+                }
+                Expect::FailAny(_) => unreachable!(),
+            }
+            assert!(!ran.all_output().contains(TREND_TOKEN), "{name}");
+        }
+    }
+}

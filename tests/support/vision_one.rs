@@ -448,6 +448,8 @@ pub struct TrendState {
     pub limit: Option<Limit>,
     /// Added before each answer.
     pub latency: Duration,
+    /// The next this-many successful pages break off half-way through the body.
+    pub break_bodies: usize,
 }
 
 /// A scan started by a first-page request, continued through its skipTokens.
@@ -499,6 +501,7 @@ impl FakeVisionOne {
             faults: Vec::new(),
             limit: None,
             latency: Duration::ZERO,
+            break_bodies: 0,
         }));
         let log = Log::default();
         let arrivals = Arc::new(Mutex::new(Vec::new()));
@@ -610,6 +613,14 @@ async fn handle(State(shared): State<Shared>, request: Request, which: Which) ->
         None => answer(&shared, which, &raw_query, &headers),
     };
     let status = response.status().as_u16();
+    let break_body = {
+        let mut state = lock(&shared.state);
+        let now = status == 200 && state.break_bodies > 0;
+        if now {
+            state.break_bodies -= 1;
+        }
+        now
+    };
     shared.log.push(Seen {
         method: "GET".into(),
         path: which.path().to_owned(),
@@ -624,6 +635,31 @@ async fn handle(State(shared): State<Shared>, request: Request, which: Which) ->
         .unwrap_or_else(|e| e.into_inner())
         .push((arrived, status));
     drop(order);
+    if break_body {
+        return broken(response).await;
+    }
+    response
+}
+
+/// The first half of `response`'s body, then a connection reset.
+async fn broken(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fake trend: connection reset mid-body",
+        )),
+    ];
+    let mut response = Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+    );
+    response.headers_mut().remove("content-length");
     response
 }
 
