@@ -181,6 +181,50 @@ pub async fn rollcall(args: &[&str], env: &[(String, String)], cwd: &Path) -> Ra
     }
 }
 
+/// Runs the real binary like [`rollcall`] and also reports its peak resident memory (KiB), read
+/// from `/proc/<pid>/status` while it runs; for benchmarks.
+pub async fn rollcall_measured(args: &[&str], env: &[(String, String)], cwd: &Path) -> (Ran, u64) {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("run rollcall");
+    let status_file = child.id().map(|pid| format!("/proc/{pid}/status"));
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let poller = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            let Some(path) = status_file else { return };
+            while let Ok(text) = tokio::fs::read_to_string(&path).await {
+                let hwm = text
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(hwm, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let output = child.wait_with_output().await.expect("wait for rollcall");
+    poller.abort();
+    let ran = Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    (ran, peak.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// The real binary. Cargo tells integration tests and benchmarks where it is; the demo example
 /// never runs it as a process.
 pub fn binary() -> PathBuf {

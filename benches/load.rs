@@ -1,0 +1,154 @@
+//! Every source at benchmark size in one run of the real binary, as a nightly job would be:
+//! Vault (12 months x 100,000 clients, 10,000 new a month), Trend Vision One (2,000 accounts,
+//! 50,000 logons, 20 ms latency, 500 requests a minute enforced) and LaunchDarkly (see below).
+//! Prints elapsed time, requests and 429s per source, rollcall's peak RSS, and checks every row.
+//!
+//! `cargo bench --bench load`
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use chrono::{DateTime, Utc};
+use rollcall::time::Month;
+use std::time::{Duration, Instant};
+use support::vault::{Activity, FakeVault, Version};
+use support::vision_one::{Event, FakeAccount, FakeVisionOne, Limit};
+use support::{Workspace, csv_rows, rollcall_measured};
+
+const NOW: &str = "2026-11-22T03:00:00Z";
+const VAULT_TOKEN: &str = "bench-vault-token";
+const TREND_TOKEN: &str = "bench-trend-token";
+const VAULT_CLIENTS: u64 = 100_000;
+const VAULT_CHURN: u64 = 10_000;
+const TREND_ACCOUNTS: usize = 2_000;
+const TREND_INACTIVE: usize = 500;
+const TREND_EVENTS: usize = 50_000;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(run());
+}
+
+async fn vault(now: DateTime<Utc>) -> (FakeVault, u64) {
+    let fake = FakeVault::start(VAULT_TOKEN, Version::V1_18).await;
+    let current = Month::of(now);
+    {
+        let mut state = fake.state();
+        for m in 0..12i64 {
+            let month = current.plus(m - 11);
+            let start = m as u64 * VAULT_CHURN;
+            let at = month.start() + chrono::Duration::days(9);
+            let activities = state.months.entry(month).or_default();
+            for id in start..start + VAULT_CLIENTS {
+                activities.push(Activity::entity(
+                    &format!("{id:08x}-7210-98e8-1f0d-e6a39ffb29c6"),
+                    at,
+                ));
+            }
+        }
+    }
+    (fake, VAULT_CLIENTS + 11 * VAULT_CHURN)
+}
+
+async fn trend(now: DateTime<Utc>) -> FakeVisionOne {
+    let fake = FakeVisionOne::start(TREND_TOKEN, Some(now)).await;
+    {
+        let mut state = fake.state();
+        state.latency = Duration::from_millis(20);
+        state.limit = Some(Limit {
+            requests: 500,
+            per: Duration::from_secs(60),
+            retry_after: false,
+        });
+        for i in 0..TREND_ACCOUNTS {
+            state.accounts.push(FakeAccount::user(
+                &format!("acct-{i:06}"),
+                &format!("user{i}@example.com"),
+            ));
+        }
+        let active = TREND_ACCOUNTS - TREND_INACTIVE;
+        let step = (89 * 86_400) / TREND_EVENTS as i64;
+        for e in 0..TREND_EVENTS {
+            let i = e % active;
+            let at = now - chrono::Duration::seconds(60 + step * e as i64);
+            state.events.push(Event::logon_of(
+                at,
+                &format!("acct-{i:06}"),
+                &format!("user{i}@example.com"),
+            ));
+        }
+    }
+    fake
+}
+
+async fn run() {
+    let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
+        .expect("valid NOW")
+        .with_timezone(&Utc);
+    let (vault, vault_clients) = vault(now).await;
+    let trend = trend(now).await;
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: load\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n",
+        ws.reports().display(),
+        vault.url(),
+        trend.url(),
+    ));
+    let env = vec![
+        ("VAULT_TOKEN".to_owned(), VAULT_TOKEN.to_owned()),
+        ("TREND_VISION_ONE_TOKEN".to_owned(), TREND_TOKEN.to_owned()),
+        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
+    ];
+    let started = Instant::now();
+    let (ran, peak_kib) = rollcall_measured(
+        &["run", "--config", spec.to_str().expect("utf-8")],
+        &env,
+        ws.path(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    if ran.code != 0 {
+        eprintln!("load: rollcall exited {}: {}", ran.code, ran.stderr);
+        std::process::exit(1);
+    }
+    let vault_rows = csv_rows(&ws.object("/vault.csv").expect("vault report")).len() - 1;
+    let trend_rows = csv_rows(&ws.object("/trend-accounts.csv").expect("trend report")).len() - 1;
+    let count = |statuses: Vec<u16>, s: u16| statuses.iter().filter(|x| **x == s).count();
+    println!(
+        "load: all sources in one run: elapsed {:.1} s, rollcall peak RSS {:.1} MiB",
+        elapsed.as_secs_f64(),
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "load: vault  requests {:>4}, 429s {}, clients {vault_rows} of {vault_clients} {}",
+        vault.log.count(),
+        count(vault.log.statuses(), 429),
+        if vault_rows as u64 == vault_clients {
+            "(all accounted for)"
+        } else {
+            "(MISMATCH)"
+        }
+    );
+    println!(
+        "load: trend  requests {:>4}, 429s {}, accounts {trend_rows} of {TREND_ACCOUNTS} {}",
+        trend.log.count(),
+        trend.too_many_count(),
+        if trend_rows == TREND_ACCOUNTS {
+            "(all accounted for)"
+        } else {
+            "(MISMATCH)"
+        }
+    );
+    if vault_rows as u64 != vault_clients || trend_rows != TREND_ACCOUNTS {
+        std::process::exit(1);
+    }
+}
