@@ -3,6 +3,7 @@
 //! Adding a kind means one file here, one arm in [`SourceSpec`] and [`Source`], and a fake in
 //! `tests/support/` that runs the shared source test matrix.
 
+pub mod launchdarkly;
 pub mod vault;
 
 use crate::config::{ConfigError, Environment, KeyPath, Problems};
@@ -19,10 +20,11 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum SourceSpec {
     VaultClientActivity(vault::VaultSpec),
+    LaunchDarklyAuditLog(launchdarkly::LaunchDarklySpec),
 }
 
 /// The `kind` values, for messages.
-pub const KINDS: &[&str] = &["vault_client_activity"];
+pub const KINDS: &[&str] = &["vault_client_activity", "launchdarkly_audit_log"];
 
 impl SourceSpec {
     /// Reads one `sources[i]` item; records problems (with lines) instead of failing fast.
@@ -57,6 +59,10 @@ impl SourceSpec {
             "vault_client_activity" => {
                 read_spec::<vault::VaultSpec>(value, at, problems).map(Self::VaultClientActivity)
             }
+            "launchdarkly_audit_log" => {
+                read_spec::<launchdarkly::LaunchDarklySpec>(value, at, problems)
+                    .map(Self::LaunchDarklyAuditLog)
+            }
             other => {
                 problems.add(
                     &at.key("kind"),
@@ -75,12 +81,14 @@ impl SourceSpec {
     pub fn name(&self) -> &str {
         match self {
             Self::VaultClientActivity(s) => &s.name,
+            Self::LaunchDarklyAuditLog(s) => &s.name,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Self::VaultClientActivity(_) => "vault_client_activity",
+            Self::LaunchDarklyAuditLog(_) => "launchdarkly_audit_log",
         }
     }
 
@@ -88,6 +96,7 @@ impl SourceSpec {
     pub fn timeout(&self) -> Option<Duration> {
         match self {
             Self::VaultClientActivity(s) => s.timeout,
+            Self::LaunchDarklyAuditLog(s) => s.timeout,
         }
     }
 
@@ -95,6 +104,7 @@ impl SourceSpec {
         crate::config::check_name(problems, &at.key("name"), self.name());
         match self {
             Self::VaultClientActivity(s) => s.validate(at, problems),
+            Self::LaunchDarklyAuditLog(s) => s.validate(at, problems),
         }
     }
 
@@ -103,6 +113,7 @@ impl SourceSpec {
     pub fn plan(&self, clock: &RunClock) -> Plan {
         match self {
             Self::VaultClientActivity(s) => s.plan(clock),
+            Self::LaunchDarklyAuditLog(s) => s.plan(clock),
         }
     }
 
@@ -116,6 +127,7 @@ impl SourceSpec {
     ) -> Result<Source, ConfigError> {
         match self {
             Self::VaultClientActivity(s) => s.prepare(env, shared, http).map(Source::Vault),
+            Self::LaunchDarklyAuditLog(s) => s.prepare(env, shared, http).map(Source::LaunchDarkly),
         }
     }
 }
@@ -148,12 +160,14 @@ pub struct Plan {
 #[derive(Debug)]
 pub enum Source {
     Vault(vault::VaultSource),
+    LaunchDarkly(launchdarkly::LaunchDarklySource),
 }
 
 impl Source {
     pub async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
         match self {
             Self::Vault(s) => s.fetch(ctx).await,
+            Self::LaunchDarkly(s) => s.fetch(ctx).await,
         }
     }
 }
