@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod launchdarkly;
 pub mod matrix;
 pub mod vault;
 
