@@ -90,7 +90,8 @@ fn fnv(text: &str) -> u64 {
 }
 
 /// A generated log: `n` entries, entry `i` dated by a monotone function of `i`, with
-/// activity shaped by per-segment weights and tie groups of `ties` entries per millisecond.
+/// activity shaped by per-segment weights; the first `ties` entries of every hundred share a
+/// millisecond (bulk changes), and dense segments bring more ties of their own.
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub n: u64,
@@ -117,7 +118,7 @@ impl Generated {
             start_ms,
             seg_ms: span_ms / weights.len().max(1) as i64,
             cum,
-            ties: ties.max(1),
+            ties: ties.min(100),
         }
     }
 
@@ -126,7 +127,7 @@ impl Generated {
     }
 
     /// Office hours weigh 10, nights and weekends 1, and two bursty afternoons (a migration,
-    /// a bulk SCIM sync) 200: equal-time ranges get very unequal work.
+    /// a bulk SCIM sync) 200: equal-time ranges get very unequal work. Ties of 5 per hundred.
     pub fn bursty(n: u64, start_ms: i64, days: i64) -> Self {
         let mut weights = Vec::new();
         for day in 0..days {
@@ -142,11 +143,12 @@ impl Generated {
                 weights.push(w);
             }
         }
-        Self::weighted(n, start_ms, days * 24 * 3_600_000, &weights, 3)
+        Self::weighted(n, start_ms, days * 24 * 3_600_000, &weights, 5)
     }
 
     pub fn date(&self, i: u64) -> i64 {
-        let leader = i - i % self.ties;
+        let block = i - i % 100;
+        let leader = if i - block < self.ties { block } else { i };
         let k = self.cum.partition_point(|c| *c <= leader).saturating_sub(1);
         let k = k.min(self.cum.len().saturating_sub(2));
         let count = (self.cum[k + 1] - self.cum[k]).max(1);

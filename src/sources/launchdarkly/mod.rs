@@ -451,7 +451,7 @@ async fn work(pager: Arc<Pager>, tx: mpsc::Sender<Msg>) -> Result<(), SourceErro
         let mut cursor = Cursor::new(hi);
         loop {
             let before = cursor.before();
-            let items = pager.page(pager.schedule.lo(hi), before).await?;
+            let items = pager.page(before).await?;
             let applied = pager.schedule.apply(hi, &mut cursor, items).map_err(|m| {
                 SourceError::Data(format!(
                     "audit log page before {} ({before}): {m}",
@@ -488,13 +488,15 @@ async fn work(pager: Arc<Pager>, tx: mpsc::Sender<Msg>) -> Result<(), SourceErro
 }
 
 impl Pager {
-    /// One page: entries with `lo - 1 < date < before`, newest first, at most 20.
-    async fn page(&self, lo: i64, before: i64) -> Result<Vec<Entry>, SourceError> {
+    /// One page: the newest 20 entries with `date < before`. No `after` is sent: a page that
+    /// reaches below the range's start is what proves the range complete, which saves the
+    /// empty request an `after` bound would need to prove the same; the range's own bounds
+    /// are applied on the client anyway.
+    async fn page(&self, before: i64) -> Result<Vec<Entry>, SourceError> {
         let mut url = self.url.clone();
         {
             let mut query = url.query_pairs_mut();
             query
-                .append_pair("after", &(lo - 1).to_string())
                 .append_pair("before", &before.to_string())
                 .append_pair("limit", &LIMIT.to_string());
             if let Some(q) = &self.q {

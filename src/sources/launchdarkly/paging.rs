@@ -12,7 +12,9 @@
 //!    the newest 20 below `before`), and of those at `D` only their ids need remembering;
 //! 3. when that would not move `before` (the page is all boundary), step `before` down by one
 //!    instead; if the page was 20 entries of a single millisecond, the API cannot show more of
-//!    that millisecond (there is no tiebreak to page on), so say so.
+//!    that millisecond (there is no tiebreak to page on), so say so;
+//! 4. the range is complete when a page reaches below its start, or is empty. No `after` is
+//!    sent: the page that crosses the start proves completeness without an extra request.
 //!
 //! Memory is the ids of one millisecond plus the entries held back at it: entries of the
 //! boundary millisecond are released only once the cursor has moved past it, sorted by `_id`,
@@ -170,12 +172,11 @@ pub(crate) mod tests {
         Hashed,
     }
 
-    /// A model of the API: the newest `LIMIT` entries inside the bounds, with knobs for how
-    /// the bounds are treated.
+    /// A model of the API: the newest `LIMIT` entries below `before`, with knobs for how the
+    /// bound and ties are treated.
     pub struct Model {
         pub entries: Vec<(i64, String)>,
         pub before_inclusive: bool,
-        pub after_inclusive: bool,
         pub ties: Ties,
         pub requests: u64,
     }
@@ -198,27 +199,23 @@ pub(crate) mod tests {
             Self {
                 entries,
                 before_inclusive: false,
-                after_inclusive: false,
                 ties: Ties::IdDescending,
                 requests: 0,
             }
         }
 
-        pub fn page(&mut self, after: i64, before: i64) -> Vec<Entry> {
+        /// The answer to `before` (the client sends no `after`).
+        pub fn page(&mut self, before: i64) -> Vec<Entry> {
             self.requests += 1;
             let mut hits: Vec<&(i64, String)> = self
                 .entries
                 .iter()
                 .filter(|(d, _)| {
-                    (if self.after_inclusive {
-                        *d >= after
-                    } else {
-                        *d > after
-                    }) && (if self.before_inclusive {
+                    if self.before_inclusive {
                         *d <= before
                     } else {
                         *d < before
-                    })
+                    }
                 })
                 .collect();
             let ties = self.ties;
@@ -275,7 +272,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         let mut saturated = Vec::new();
         for _ in 0..100_000 {
-            let page = model.page(lo - 1, cursor.before());
+            let page = model.page(cursor.before());
             let applied = cursor.apply(page, lo).unwrap();
             out.extend(applied.release.into_iter().map(|e| (e.date, e.id)));
             saturated.extend(applied.saturated);
@@ -318,7 +315,7 @@ pub(crate) mod tests {
         let mut old = Vec::new();
         let mut before = 1_000;
         loop {
-            let page = model.page(0, before);
+            let page = model.page(before);
             if page.is_empty() {
                 break;
             }
@@ -367,7 +364,6 @@ pub(crate) mod tests {
             let entries = random_entries(&mut rng, n, 600);
             let mut model = Model::new(entries);
             model.before_inclusive = round % 2 == 1;
-            model.after_inclusive = round % 3 == 1;
             model.ties = [Ties::IdDescending, Ties::IdAscending, Ties::Hashed][round % 3];
             let lo = 1_000 + rng.random_range(0..300);
             let hi = lo + rng.random_range(1..400);
