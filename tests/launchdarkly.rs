@@ -343,13 +343,24 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
     let expected = fake.expected(window().0, window().1);
     assert_eq!(expected.len(), 80);
     let mut reports = Vec::new();
-    for ties in [Ties::IdDescending, Ties::IdAscending, Ties::Scrambled] {
+    // Every tie order, and a server whose `before` is inclusive against its documentation.
+    for (ties, inclusive) in [
+        (Ties::IdDescending, false),
+        (Ties::IdAscending, false),
+        (Ties::Scrambled, false),
+        (Ties::Scrambled, true),
+    ] {
         fake.set_ties(ties);
+        fake.state().before_inclusive = inclusive;
         for concurrency in [1, 4] {
             let (ws, ran) = run_ld(&fake, &format!("    concurrency: {concurrency}\n"), "").await;
             assert_eq!(ran.code, 0, "{ran:#?}");
             let rows = report(&ws);
-            assert_eq!(keys(&rows), expected, "{ties:?}, concurrency {concurrency}");
+            assert_eq!(
+                keys(&rows),
+                expected,
+                "{ties:?}, inclusive {inclusive}, concurrency {concurrency}"
+            );
             assert_eq!(findings(&ws)["tie_bursts"], 0);
             assert!(findings(&ws)["duplicates_skipped"].as_u64().unwrap() > 0);
             reports.push(ws.object("/ld.csv").unwrap());
