@@ -17,7 +17,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-pub use ratelimit::{Budget, LimiterStats, RateLimiter};
+pub use ratelimit::{Budget, InFlight, LimiterStats, RateLimiter};
 pub use retry::{RetryPolicy, Verdict};
 
 /// Most of an error body kept for interpretation; enough for any JSON error document.
@@ -288,9 +288,12 @@ impl HttpClient {
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Attempt {
-        if let Some(limiter) = call.limiter {
-            limiter.acquire().await;
-        }
+        // Held until the answer's rate-limit headers are observed: until then this request
+        // counts against the quota the server reports to concurrent requests.
+        let in_flight = match call.limiter {
+            Some(limiter) => Some(limiter.begin().await),
+            None => None,
+        };
         let mut request = self
             .client
             .request(call.method.clone(), call.url.clone())
@@ -329,7 +332,13 @@ impl HttpClient {
                 "Rate limit exhausted; pausing all requests until it resets."
             );
         }
+        drop(in_flight);
         let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(limiter) = call.limiter
+        {
+            limiter.record_rate_limited();
+        }
         if status.is_success() {
             return Attempt::Done(response);
         }

@@ -29,6 +29,10 @@ struct State {
     /// Requests made and server-imposed pauses, for progress logs and benchmarks.
     requests: u64,
     pauses: u64,
+    /// Requests sent through [`RateLimiter::begin`] whose answer has not been observed yet.
+    in_flight: u64,
+    /// 429 answers seen by requests sharing this limiter.
+    rate_limited: u64,
 }
 
 /// Shared by all workers of a source (wrap it in an `Arc`).
@@ -45,6 +49,22 @@ pub struct RateLimiter {
 pub struct LimiterStats {
     pub requests: u64,
     pub pauses: u64,
+    /// 429 answers, as recorded by [`RateLimiter::record_rate_limited`].
+    pub rate_limited: u64,
+}
+
+/// A request under way, from [`RateLimiter::begin`] until its answer's headers were observed
+/// (or it failed). While it lives, [`RateLimiter::observe`] counts it as spending the quota.
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    limiter: &'a RateLimiter,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut state = self.limiter.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
 }
 
 impl RateLimiter {
@@ -63,6 +83,18 @@ impl RateLimiter {
 
     /// Waits until a request may start without breaking the budget or a pause, then counts it.
     pub async fn acquire(&self) {
+        self.wait_turn(false).await;
+    }
+
+    /// Like [`RateLimiter::acquire`], and also counts the request as in flight until the
+    /// returned guard is dropped, so that [`RateLimiter::observe`] can tell how much of a
+    /// server's remaining quota is already spoken for by concurrent requests.
+    pub async fn begin(&self) -> InFlight<'_> {
+        self.wait_turn(true).await;
+        InFlight { limiter: self }
+    }
+
+    async fn wait_turn(&self, in_flight: bool) {
         loop {
             let wake = {
                 let mut state = self.lock();
@@ -107,6 +139,9 @@ impl RateLimiter {
                         state.recent.push_back(now);
                     }
                     state.requests += 1;
+                    if in_flight {
+                        state.in_flight += 1;
+                    }
                     return;
                 }
             }
@@ -129,16 +164,23 @@ impl RateLimiter {
         }
     }
 
-    /// Reads `X-Ratelimit-{Route,Global}-Remaining`; when one reaches 0, pauses everyone until
-    /// `X-Ratelimit-Reset`. Returns the pause taken, if any.
+    /// Reads `X-Ratelimit-{Route,Global}-Remaining`; when the quota left is used up, pauses
+    /// everyone until `X-Ratelimit-Reset`. Returns the pause taken, if any.
+    ///
+    /// "Used up" means no more than the other requests already in flight (see
+    /// [`RateLimiter::begin`]; call this while the observed request's guard is alive): they
+    /// will spend what is left, so one more request would be refused. With no request in
+    /// flight this is the plain "remaining reached 0".
     pub fn observe(&self, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-        let exhausted = [
+        let remaining = [
             "x-ratelimit-route-remaining",
             "x-ratelimit-global-remaining",
         ]
         .iter()
-        .any(|name| header_str(headers, name).and_then(|v| v.parse::<i64>().ok()) == Some(0));
-        if !exhausted {
+        .filter_map(|name| header_str(headers, name).and_then(|v| v.parse::<i64>().ok()))
+        .min()?;
+        let others = self.lock().in_flight.saturating_sub(1);
+        if remaining > i64::try_from(others).unwrap_or(i64::MAX) {
             return None;
         }
         let reset = header_str(headers, "x-ratelimit-reset")?
@@ -149,11 +191,24 @@ impl RateLimiter {
         Some(wait)
     }
 
+    /// Counts a 429 answer, for findings and progress logs.
+    pub fn record_rate_limited(&self) {
+        self.lock().rate_limited += 1;
+    }
+
+    /// How long new requests must still wait because of a pause, if one is in force.
+    pub fn paused_remaining(&self) -> Option<Duration> {
+        let until = self.lock().paused_until?;
+        let now = Instant::now();
+        (until > now).then(|| until - now)
+    }
+
     pub fn stats(&self) -> LimiterStats {
         let state = self.lock();
         LimiterStats {
             requests: state.requests,
             pauses: state.pauses,
+            rate_limited: state.rate_limited,
         }
     }
 
@@ -222,5 +277,46 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         h.insert("x-ratelimit-route-remaining", "4".parse().unwrap());
         assert_eq!(limiter.observe(&h, now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quota_spoken_for_by_requests_in_flight_pauses_early() {
+        let limiter = RateLimiter::new(None).with_reset_jitter(Duration::ZERO);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-route-remaining", "3".parse().unwrap());
+        h.insert("x-ratelimit-global-remaining", "900".parse().unwrap());
+        h.insert("x-ratelimit-reset", "1700000002000".parse().unwrap());
+        let a = limiter.begin().await;
+        let b = limiter.begin().await;
+        let c = limiter.begin().await;
+        // Observing a's answer: b and c may still spend 2 of the 3 left; one more fits.
+        assert_eq!(limiter.observe(&h, now), None);
+        let d = limiter.begin().await;
+        // Now b, c and d would spend all 3: nobody else may start before the reset.
+        assert_eq!(limiter.observe(&h, now), Some(Duration::from_secs(2)));
+        drop((a, b, c, d));
+        assert_eq!(limiter.lock().in_flight, 0);
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // The lower of the two remaining counts decides.
+        h.insert("x-ratelimit-route-remaining", "50".parse().unwrap());
+        h.insert("x-ratelimit-global-remaining", "0".parse().unwrap());
+        assert!(limiter.observe(&h, now).is_some());
+        assert_eq!(limiter.stats().requests, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_answers_and_pauses_are_reported() {
+        let limiter = RateLimiter::new(None).with_reset_jitter(Duration::ZERO);
+        assert_eq!(limiter.paused_remaining(), None);
+        limiter.record_rate_limited();
+        limiter.pause_for(Duration::from_secs(4));
+        assert_eq!(limiter.paused_remaining(), Some(Duration::from_secs(4)));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(limiter.paused_remaining(), None);
+        let stats = limiter.stats();
+        assert_eq!((stats.rate_limited, stats.pauses), (1, 1));
     }
 }

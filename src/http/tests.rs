@@ -163,3 +163,18 @@ fn join_path_keeps_the_base_prefix() {
     let base = Url::parse("https://h").unwrap();
     assert_eq!(join_path(&base, "v1/x").as_str(), "https://h/v1/x");
 }
+
+#[tokio::test]
+async fn a_429_is_counted_on_the_shared_limiter_and_pauses_it() {
+    let (router, hits) = scripted(vec![(429, "{\"code\":\"rate_limited\"}", Some("0"))]);
+    let base = serve(router).await;
+    let limiter = RateLimiter::new(None).with_reset_jitter(Duration::ZERO);
+    let call = Call::get("t", base.join("x").unwrap()).limiter(&limiter);
+    client(3).send(&call).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let stats = limiter.stats();
+    assert_eq!(
+        (stats.requests, stats.rate_limited, stats.pauses),
+        (2, 1, 1)
+    );
+}

@@ -3,6 +3,7 @@
 //! Adding a kind means one file here, one arm in [`SourceSpec`] and [`Source`], and a fake in
 //! `tests/support/` that runs the shared source test matrix.
 
+pub mod launchdarkly;
 pub mod vault;
 pub mod vision_one;
 
@@ -22,10 +23,15 @@ use std::time::Duration;
 pub enum SourceSpec {
     VaultClientActivity(vault::VaultSpec),
     VisionOneInactiveAccounts(vision_one::VisionOneSpec),
+    LaunchDarklyAuditLog(launchdarkly::LaunchDarklySpec),
 }
 
 /// The `kind` values, for messages.
-pub const KINDS: &[&str] = &["vault_client_activity", "vision_one_inactive_accounts"];
+pub const KINDS: &[&str] = &[
+    "vault_client_activity",
+    "vision_one_inactive_accounts",
+    "launchdarkly_audit_log",
+];
 
 impl SourceSpec {
     /// Reads one `sources[i]` item; records problems (with lines) instead of failing fast.
@@ -64,6 +70,10 @@ impl SourceSpec {
                 read_spec::<vision_one::VisionOneSpec>(value, at, problems)
                     .map(Self::VisionOneInactiveAccounts)
             }
+            "launchdarkly_audit_log" => {
+                read_spec::<launchdarkly::LaunchDarklySpec>(value, at, problems)
+                    .map(Self::LaunchDarklyAuditLog)
+            }
             other => {
                 problems.add(
                     &at.key("kind"),
@@ -83,6 +93,7 @@ impl SourceSpec {
         match self {
             Self::VaultClientActivity(s) => &s.name,
             Self::VisionOneInactiveAccounts(s) => &s.name,
+            Self::LaunchDarklyAuditLog(s) => &s.name,
         }
     }
 
@@ -90,6 +101,7 @@ impl SourceSpec {
         match self {
             Self::VaultClientActivity(_) => "vault_client_activity",
             Self::VisionOneInactiveAccounts(_) => "vision_one_inactive_accounts",
+            Self::LaunchDarklyAuditLog(_) => "launchdarkly_audit_log",
         }
     }
 
@@ -98,6 +110,7 @@ impl SourceSpec {
         match self {
             Self::VaultClientActivity(s) => s.timeout,
             Self::VisionOneInactiveAccounts(s) => s.timeout,
+            Self::LaunchDarklyAuditLog(s) => s.timeout,
         }
     }
 
@@ -106,6 +119,7 @@ impl SourceSpec {
         match self {
             Self::VaultClientActivity(s) => s.validate(at, problems),
             Self::VisionOneInactiveAccounts(s) => s.validate(at, problems),
+            Self::LaunchDarklyAuditLog(s) => s.validate(at, problems),
         }
     }
 
@@ -115,6 +129,7 @@ impl SourceSpec {
         match self {
             Self::VaultClientActivity(s) => s.plan(clock),
             Self::VisionOneInactiveAccounts(s) => s.plan(clock),
+            Self::LaunchDarklyAuditLog(s) => s.plan(clock),
         }
     }
 
@@ -131,6 +146,7 @@ impl SourceSpec {
             Self::VisionOneInactiveAccounts(s) => {
                 s.prepare(env, shared, http).map(Source::VisionOne)
             }
+            Self::LaunchDarklyAuditLog(s) => s.prepare(env, shared, http).map(Source::LaunchDarkly),
         }
     }
 }
@@ -190,6 +206,7 @@ pub struct Plan {
 pub enum Source {
     Vault(vault::VaultSource),
     VisionOne(vision_one::VisionOneSource),
+    LaunchDarkly(launchdarkly::LaunchDarklySource),
 }
 
 impl Source {
@@ -197,6 +214,7 @@ impl Source {
         match self {
             Self::Vault(s) => s.fetch(ctx).await,
             Self::VisionOne(s) => s.fetch(ctx).await,
+            Self::LaunchDarkly(s) => s.fetch(ctx).await,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod launchdarkly;
 pub mod matrix;
 pub mod vault;
 pub mod vision_one;

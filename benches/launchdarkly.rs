@@ -1,0 +1,310 @@
+//! LaunchDarkly audit log export: speed against latency, speed under a rate limit, and memory.
+//!
+//! Each scenario runs the real `rollcall` binary (release build) as a child process against the
+//! fake LaunchDarkly on loopback, which generates its entries from their index instead of
+//! storing them. Every report is then read back and checked: each entry of the window exactly
+//! once, in order (newest first, ties by `_id`). Peak RSS is the child's own (`VmHWM` from
+//! `/proc/<pid>/status`, polled every 10 ms), so the fake's memory is not counted.
+//!
+//! `cargo bench --bench launchdarkly`; `LD_BENCH_SKIP_SEQUENTIAL=1` skips the concurrency-1
+//! run of scenario 1 (about five minutes at 100 ms a request); `LD_BENCH_ONLY=1,3` runs only
+//! the scenarios listed.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::Workspace;
+use support::launchdarkly::{Budget, FakeLaunchDarkly, Generated};
+
+const TOKEN: &str = "api-bench-0000-fake-token";
+const NOW: &str = "2026-11-22T03:00:00Z";
+const DAY_MS: i64 = 24 * 3_600_000;
+const PAGE: u64 = 20;
+
+struct Outcome {
+    elapsed: Duration,
+    code: i32,
+    peak_rss_kib: u64,
+    rows: u64,
+    requests: u64,
+    rate_limited: u64,
+    stderr: String,
+}
+
+fn now_ms() -> i64 {
+    chrono::DateTime::parse_from_rfc3339(NOW)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default()
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn find_report(dir: &Path) -> Option<PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with("/ld.csv") {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+/// Reads the report back: every entry of `[start, end)` exactly once, newest first, ties by id.
+fn verify(report: &Path, data: &Generated, start: i64, end: i64) -> Result<u64, String> {
+    let first = data.first_at_or_after(start);
+    let last = data.first_at_or_after(end);
+    let mut seen = vec![false; (last - first) as usize];
+    let mut reader = csv::Reader::from_path(report).map_err(|e| e.to_string())?;
+    let mut previous: Option<(i64, String)> = None;
+    let mut rows = 0u64;
+    for record in reader.records() {
+        let record = record.map_err(|e| e.to_string())?;
+        let id = record.get(0).unwrap_or_default().to_owned();
+        let date: i64 = record
+            .get(2)
+            .and_then(|d| d.parse().ok())
+            .ok_or("bad date_ms")?;
+        let index = Generated::index_of(&id).ok_or_else(|| format!("unknown id {id}"))?;
+        if index < first || index >= last {
+            return Err(format!("{id} is outside the window"));
+        }
+        if data.date(index) != date {
+            return Err(format!("{id} has the wrong date"));
+        }
+        let slot = &mut seen[(index - first) as usize];
+        if *slot {
+            return Err(format!("{id} written twice"));
+        }
+        *slot = true;
+        if let Some((pd, pid)) = &previous
+            && !(*pd > date || (*pd == date && *pid < id))
+        {
+            return Err(format!("{id} out of order after {pid}"));
+        }
+        previous = Some((date, id));
+        rows += 1;
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(format!(
+            "{} of {} entries missing, e.g. {}",
+            seen.iter().filter(|s| !**s).count(),
+            seen.len(),
+            Generated::id(first + missing as u64)
+        ));
+    }
+    Ok(rows)
+}
+
+async fn run(fake: &FakeLaunchDarkly, extra: &str) -> Outcome {
+    let ws = Workspace::new();
+    let spec = ws.spec(&[format!(
+        "  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n{extra}",
+        fake.url()
+    )]);
+    let stderr_path = ws.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let requests_before = fake.requests();
+    let limited_before = fake.status_count(429);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(support::binary())
+        .args(["run", "--config", spec.to_str().expect("utf-8 path")])
+        .current_dir(ws.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .env("ROLLCALL_NOW", NOW)
+        .env("LD_API_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("start rollcall");
+    let pid = child.id().unwrap_or_default();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(pid) {
+            peak = peak.max(kib);
+        }
+        tokio::select! {
+            status = child.wait() => break status.expect("wait for rollcall"),
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    };
+    let elapsed = started.elapsed();
+    let data = match &fake.state().data {
+        support::launchdarkly::Data::Generated(g) => g.clone(),
+        _ => panic!("benchmarks use generated data"),
+    };
+    let (start, end) = (now_ms() - 30 * DAY_MS, now_ms());
+    let rows = match find_report(&ws.reports()) {
+        Some(path) => match verify(&path, &data, start, end) {
+            Ok(rows) => rows,
+            Err(e) => panic!("the report is wrong: {e}"),
+        },
+        None => 0,
+    };
+    Outcome {
+        elapsed,
+        code: status.code().unwrap_or(-1),
+        peak_rss_kib: peak,
+        rows,
+        requests: fake.requests() - requests_before,
+        rate_limited: fake.status_count(429) - limited_before,
+        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
+fn check(label: &str, outcome: &Outcome, expected_rows: u64) {
+    if outcome.code != 0 || outcome.rows != expected_rows {
+        let tail: Vec<&str> = outcome.stderr.lines().rev().take(20).collect();
+        panic!(
+            "{label}: exit {}, {} rows of {expected_rows}\n{}",
+            outcome.code,
+            outcome.rows,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+async fn latency_bound() {
+    const ENTRIES: u64 = 62_000;
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    {
+        let mut state = fake.state();
+        state.record = false;
+        state.latency = Duration::from_millis(100);
+    }
+    fake.generate(Generated::bursty(ENTRIES, now_ms() - 30 * DAY_MS, 30));
+    let pages = ENTRIES.div_ceil(PAGE);
+    println!(
+        "1. {ENTRIES} entries over 30 days (office hours x10, two bursty afternoons x200, 5 in 100 sharing a millisecond), 100 ms a request, no rate limit"
+    );
+    let sequential = std::env::var_os("LD_BENCH_SKIP_SEQUENTIAL").is_none();
+    for concurrency in [1usize, 8] {
+        let bound = Duration::from_millis(100 * pages / concurrency as u64);
+        if concurrency == 1 && !sequential {
+            println!(
+                "   concurrency 1: skipped (LD_BENCH_SKIP_SEQUENTIAL); bound {pages} pages x 100 ms = {:.0} s",
+                secs(bound)
+            );
+            continue;
+        }
+        let outcome = run(&fake, &format!("    concurrency: {concurrency}\n")).await;
+        check("scenario 1", &outcome, ENTRIES);
+        println!(
+            "   concurrency {concurrency}: {:.1} s, {} requests, {} rows, peak RSS {:.1} MiB; bound {pages} pages x 100 ms / {concurrency} = {:.1} s, ratio {:.2}",
+            secs(outcome.elapsed),
+            outcome.requests,
+            outcome.rows,
+            outcome.peak_rss_kib as f64 / 1024.0,
+            secs(bound),
+            secs(outcome.elapsed) / secs(bound)
+        );
+    }
+}
+
+async fn rate_limit_bound() {
+    const ENTRIES: u64 = 10_000;
+    const BUDGET: u32 = 50;
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    {
+        let mut state = fake.state();
+        state.record = false;
+        state.latency = Duration::from_millis(100);
+        state.route_budget = Some(Budget {
+            requests: BUDGET,
+            window: Duration::from_secs(10),
+        });
+    }
+    fake.generate(Generated::bursty(ENTRIES, now_ms() - 30 * DAY_MS, 30));
+    let pages = ENTRIES.div_ceil(PAGE);
+    let bound = Duration::from_secs(pages * 10 / u64::from(BUDGET));
+    println!(
+        "2. {ENTRIES} entries over 30 days, route limit {BUDGET} requests per 10 s window, 100 ms a request, default concurrency (4)"
+    );
+    let outcome = run(&fake, "").await;
+    check("scenario 2", &outcome, ENTRIES);
+    println!(
+        "   {:.1} s, {} requests, {} rows, {} answered 429 ({:.2} %); bound {pages} pages / {BUDGET} per 10 s = {:.0} s, ratio {:.2}",
+        secs(outcome.elapsed),
+        outcome.requests,
+        outcome.rows,
+        outcome.rate_limited,
+        100.0 * outcome.rate_limited as f64 / outcome.requests.max(1) as f64,
+        secs(bound),
+        secs(outcome.elapsed) / secs(bound)
+    );
+}
+
+async fn memory_bound() {
+    const ENTRIES: u64 = 1_000_000;
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    fake.state().record = false;
+    fake.generate(Generated::uniform(
+        ENTRIES,
+        now_ms() - 30 * DAY_MS,
+        30 * DAY_MS,
+        5,
+    ));
+    println!(
+        "3. {ENTRIES} entries over 30 days (5 in 100 sharing a millisecond), no latency, default concurrency (4)"
+    );
+    let outcome = run(&fake, "").await;
+    check("scenario 3", &outcome, ENTRIES);
+    let spilled = outcome
+        .stderr
+        .lines()
+        .find(|l| l.contains("Fetched the audit log."))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["rows_via_temp_files"].as_u64())
+        .unwrap_or_default();
+    println!(
+        "   {:.1} s, {} requests, {} rows ({spilled} through temporary files), peak RSS {:.1} MiB (limit 100 MiB)",
+        secs(outcome.elapsed),
+        outcome.requests,
+        outcome.rows,
+        outcome.peak_rss_kib as f64 / 1024.0
+    );
+    assert!(outcome.peak_rss_kib < 100 * 1024, "peak RSS over 100 MiB");
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let only = std::env::var("LD_BENCH_ONLY").unwrap_or_default();
+    let wanted = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
+    runtime.block_on(async {
+        if wanted("1") {
+            latency_bound().await;
+        }
+        if wanted("2") {
+            rate_limit_bound().await;
+        }
+        if wanted("3") {
+            memory_bound().await;
+        }
+    });
+    println!("Every report held each entry of its window exactly once, in order.");
+}

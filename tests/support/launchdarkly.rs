@@ -1,0 +1,918 @@
+//! A fake LaunchDarkly serving `GET /api/v2/auditlog`, faithful to
+//! `../shared/reference/launchdarkly-audit-log.md` and no kinder:
+//!
+//! - `Authorization: <token>` exactly; anything else, `Bearer <token>` included, is a 401
+//!   `{"code":"unauthorized","message":"Invalid access token"}`; an `LD-API-Version` other than
+//!   `20240415` is a 400;
+//! - `after`, `before` decimal integers, `limit` 1..=20 (default 10), anything else a 400
+//!   `invalid_request`; `q` (resource name, case-insensitive) and `spec` (glob on the accessed
+//!   resources) filter;
+//! - strictly `after < date < before` by default (knobs make either bound inclusive, as the
+//!   undocumented server might be), newest first, ties in a stable order of the fake's choice
+//!   (by `_id` descending by default): 20 entries of one millisecond are all a client can see;
+//! - `{"items":[…],"_links":{"self":…,"next":…}}` with a relative `next` (parameters in
+//!   alphabetical order, `before` = the last item's date, as lossy as the real one may be);
+//! - rate limits per fixed window aligned on the epoch (LaunchDarkly's reset every ten seconds):
+//!   `X-Ratelimit-Route-Remaining` / `X-Ratelimit-Global-Remaining`, `X-Ratelimit-Route-Limit`,
+//!   `X-Ratelimit-Reset` in epoch milliseconds, and a 429 `rate_limited` body once spent;
+//!   refused requests count against the budget too;
+//! - knobs for a 429 storm (with `Retry-After`, the reset, or neither), injected answers (5xx,
+//!   429 without headers, proxies' HTML), a malformed page, latency, and a server that
+//!   ignores `before`;
+//! - counters: requests, statuses, peak concurrency; a per-request log that can be turned off
+//!   when a benchmark sends 50,000 requests.
+//!
+//! Data is either stored entries or a generated log of any size: entry `i` is computed from
+//! `i` and dates are monotone in `i`, so a page is two binary searches and nothing is stored.
+//!
+//! HTTP header names are case-insensitive and hyper writes them in lower case, so the header
+//! case variations seen in the wild cannot reach a client through this fake (nor matter to one).
+
+use super::Server;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const PATH: &str = "/api/v2/auditlog";
+pub const API_VERSION: &str = "20240415";
+pub const RATE_LIMITED: &str =
+    r#"{"code":"rate_limited","message":"You've exceeded the API rate limit. Try again later."}"#;
+pub const UNAUTHORIZED: &str = r#"{"code":"unauthorized","message":"Invalid access token"}"#;
+
+/// How entries of one millisecond are ordered in answers (the API documents no order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ties {
+    IdDescending,
+    IdAscending,
+    /// Stable, unrelated to the id.
+    Scrambled,
+}
+
+/// One stored entry: its date and id for filtering, and the JSON the API sends.
+#[derive(Debug, Clone)]
+pub struct FakeEntry {
+    pub id: String,
+    pub date: i64,
+    pub json: Value,
+}
+
+impl FakeEntry {
+    /// A realistic flag change by a member, with every field the spec lists.
+    pub fn flag(id: &str, date: i64) -> Self {
+        Self::from_json(realistic(id, date, fnv(id)))
+    }
+
+    /// Any JSON object; `_id` and `date` are read from it when present.
+    pub fn from_json(json: Value) -> Self {
+        let id = json["_id"].as_str().unwrap_or_default().to_owned();
+        let date = match &json["date"] {
+            Value::Number(n) => n.as_i64().unwrap_or_default(),
+            Value::String(s) => s.parse().unwrap_or_default(),
+            _ => 0,
+        };
+        Self { id, date, json }
+    }
+}
+
+fn fnv(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A generated log: `n` entries, entry `i` dated by a monotone function of `i`, with
+/// activity shaped by per-segment weights; the first `ties` entries of every hundred share a
+/// millisecond (bulk changes), and dense segments bring more ties of their own.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub n: u64,
+    pub start_ms: i64,
+    seg_ms: i64,
+    /// Entries before segment k; `cum[segments] == n`.
+    cum: Vec<u64>,
+    pub ties: u64,
+}
+
+impl Generated {
+    /// Entries spread by `weights` over equal segments of `[start_ms, start_ms + span_ms)`.
+    pub fn weighted(n: u64, start_ms: i64, span_ms: i64, weights: &[u64], ties: u64) -> Self {
+        let total: u64 = weights.iter().sum::<u64>().max(1);
+        let mut cum = Vec::with_capacity(weights.len() + 1);
+        cum.push(0);
+        let mut acc = 0u128;
+        for w in weights {
+            acc += u128::from(*w);
+            cum.push((acc * u128::from(n) / u128::from(total)) as u64);
+        }
+        Self {
+            n,
+            start_ms,
+            seg_ms: span_ms / weights.len().max(1) as i64,
+            cum,
+            ties: ties.min(100),
+        }
+    }
+
+    pub fn uniform(n: u64, start_ms: i64, span_ms: i64, ties: u64) -> Self {
+        Self::weighted(n, start_ms, span_ms, &[1], ties)
+    }
+
+    /// Office hours weigh 10, nights and weekends 1, and two bursty afternoons (a migration,
+    /// a bulk SCIM sync) 200: equal-time ranges get very unequal work. Ties of 5 per hundred.
+    pub fn bursty(n: u64, start_ms: i64, days: i64) -> Self {
+        let mut weights = Vec::new();
+        for day in 0..days {
+            for hour in 0..24 {
+                let weekday = day % 7 < 5;
+                let w = if (day == days / 3 || day == days * 3 / 4) && (14..16).contains(&hour) {
+                    200
+                } else if weekday && (9..18).contains(&hour) {
+                    10
+                } else {
+                    1
+                };
+                weights.push(w);
+            }
+        }
+        Self::weighted(n, start_ms, days * 24 * 3_600_000, &weights, 5)
+    }
+
+    pub fn date(&self, i: u64) -> i64 {
+        let block = i - i % 100;
+        let leader = if i - block < self.ties { block } else { i };
+        let k = self.cum.partition_point(|c| *c <= leader).saturating_sub(1);
+        let k = k.min(self.cum.len().saturating_sub(2));
+        let count = (self.cum[k + 1] - self.cum[k]).max(1);
+        let local = leader - self.cum[k];
+        self.start_ms
+            + k as i64 * self.seg_ms
+            + (i128::from(local) * i128::from(self.seg_ms) / i128::from(count)) as i64
+    }
+
+    pub fn id(i: u64) -> String {
+        format!("{i:024x}")
+    }
+
+    pub fn index_of(id: &str) -> Option<u64> {
+        u64::from_str_radix(id, 16).ok()
+    }
+
+    /// First index whose date is not below `ms` (dates are monotone in the index).
+    pub fn first_at_or_after(&self, ms: i64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.date(mid) < ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// The entry JSON the real API sends, varied by `seed`: changes by members, by a token and by
+/// SCIM (no `member`); `comment` absent, empty or set; multi-line Markdown; extra fields.
+pub fn realistic(id: &str, date: i64, seed: u64) -> Value {
+    let flags = [
+        "checkout-v2",
+        "new-onboarding",
+        "dark-mode",
+        "search, ranked",
+        "Zürich pricing",
+    ];
+    let flag = flags[(seed % flags.len() as u64) as usize];
+    let key = flag.to_lowercase().replace([' ', ','], "-");
+    let env = ["production", "staging", "dev"][(seed / 7 % 3) as usize];
+    let resource = format!("proj/default:env/{env}:flag/{key}");
+    let mut v = json!({
+        "_links": {
+            "canonical": {"href": format!("/api/v2/flags/default/{key}"), "type": "application/json"},
+            "parent": {"href": "/api/v2/auditlog", "type": "application/json"},
+            "self": {"href": format!("/api/v2/auditlog/{id}"), "type": "application/json"},
+            "site": {"href": format!("/default/{env}/features/{key}"), "type": "text/html"}
+        },
+        "_id": id,
+        "_accountId": "5f3a9d0c2b1e4a0008c3e2d1",
+        "date": date,
+        "accesses": [{"action": "updateOn", "resource": resource}],
+        "kind": "flag",
+        "name": flag,
+        "description": format!("* Turned on the flag\n* Changed the default rule to serve `true` in `{env}`\n"),
+        "shortDescription": "",
+        "subject": {"_links": {}, "name": "Ariel Flores", "avatarUrl": "https://example.invalid/a.png"},
+        "titleVerb": "turned on the flag",
+        "title": format!("[Ariel Flores](mailto:ariel@example.com) turned on the flag [{flag}](https://app.launchdarkly.com/default/{env}/features/{key}) in `{env}`"),
+        "target": {"_links": {}, "name": flag, "resources": [resource]},
+        "parent": {"_links": {}, "name": env, "resource": format!("proj/default:env/{env}")},
+        "newField2026": {"ignored": true}
+    });
+    match seed % 5 {
+        0 => {
+            v["comment"] = json!("Rollout approved in CHG-1042, \"phase 2\"");
+        }
+        1 => {
+            v["comment"] = json!("");
+        }
+        _ => {}
+    }
+    match seed % 4 {
+        0 => {
+            // SCIM / OAuth app change: no member.
+            v["kind"] = json!("member");
+            v["name"] = json!("Renée O'Brien");
+            v["accesses"] =
+                json!([{"action": "deactivateScimMember", "resource": "member/64b7f2e1a9"}]);
+            v["app"] = json!({"_links": {}, "_id": "oauth-app-1", "isScim": true, "name": "Okta SCIM", "maintainerName": "okta"});
+            v["titleVerb"] = json!("deactivated the member");
+            v["title"] = json!("Deactivated the member Renée O'Brien \\(via API\\)");
+            v["target"] =
+                json!({"_links": {}, "name": "Renée O'Brien", "resources": ["member/64b7f2e1a9"]});
+            if let Some(o) = v.as_object_mut() {
+                o.remove("parent");
+            }
+        }
+        1 => {
+            v["token"] = json!({"_links": {}, "_id": "tok-1", "name": "Terraform, prod", "ending": "a1f3", "serviceToken": true});
+        }
+        _ => {
+            v["member"] = json!({"_links": {}, "_id": "507f1f77bcf86cd799439011", "email": "ariel@example.com", "firstName": "Ariel", "lastName": "Flores"});
+        }
+    }
+    v
+}
+
+/// The fake's data.
+#[derive(Debug, Clone)]
+pub enum Data {
+    /// Sorted by date ascending, then by the reverse of the serving tie order (answers are
+    /// read from the end).
+    Stored(Vec<FakeEntry>),
+    Generated(Generated),
+}
+
+impl Data {
+    fn len(&self) -> u64 {
+        match self {
+            Data::Stored(v) => v.len() as u64,
+            Data::Generated(g) => g.n,
+        }
+    }
+
+    fn date(&self, i: u64) -> i64 {
+        match self {
+            Data::Stored(v) => v[i as usize].date,
+            Data::Generated(g) => g.date(i),
+        }
+    }
+
+    fn json(&self, i: u64) -> Value {
+        match self {
+            Data::Stored(v) => v[i as usize].json.clone(),
+            Data::Generated(g) => {
+                let id = Generated::id(i);
+                realistic(&id, g.date(i), i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7)
+            }
+        }
+    }
+
+    /// First index with date > `ms` (or >= when `inclusive_of` is set).
+    fn first_after(&self, ms: i64, inclusive_of: bool) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let d = self.date(mid);
+            let before_bound = if inclusive_of { d < ms } else { d <= ms };
+            if before_bound {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// A per-window request budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub requests: u32,
+    pub window: Duration,
+}
+
+/// Every request answered 429 for a while, starting with the first one.
+#[derive(Debug, Clone, Copy)]
+pub struct Storm {
+    pub duration: Duration,
+    pub retry_after: bool,
+    pub reset: bool,
+}
+
+/// An answer served instead of the real one.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Injected {
+    pub fn status(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            body: body.to_owned(),
+            headers: vec![("content-type", "application/json".into())],
+        }
+    }
+
+    /// A 429 with `Retry-After` in seconds.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut i = Self::status(429, RATE_LIMITED);
+        i.headers
+            .push(("retry-after", retry_after_secs.to_string()));
+        i
+    }
+}
+
+/// What the fake does; change it between requests through [`FakeLaunchDarkly::state`].
+#[derive(Debug)]
+pub struct LdState {
+    pub token: String,
+    pub data: Data,
+    pub ties: Ties,
+    pub before_inclusive: bool,
+    pub after_inclusive: bool,
+    /// A broken server that answers as if no `before` had been sent.
+    pub ignore_before: bool,
+    pub latency: Duration,
+    pub route_budget: Option<Budget>,
+    pub global_budget: Option<Budget>,
+    pub storm: Option<Storm>,
+    /// Served, in order, before any real answer (after the auth check).
+    pub inject: VecDeque<Injected>,
+    /// Every `n`-th request gets this status (a flaky gateway).
+    pub fail_every: Option<(u64, u16)>,
+    /// Served instead of the data from this page on (0 = the first).
+    pub malformed: Option<(u64, String)>,
+    /// Keep a log of every request (off for huge benchmarks).
+    pub record: bool,
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Order in which answers were decided.
+    pub seq: u64,
+    /// Arrival, since the fake started.
+    pub at: Duration,
+    pub query: BTreeMap<String, String>,
+    pub raw_query: String,
+    pub headers: BTreeMap<String, String>,
+    pub status: u16,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    answered: AtomicU64,
+    pages: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    statuses: Mutex<HashMap<u16, u64>>,
+    log: Mutex<Vec<Seen>>,
+    /// (window index, count) per budget.
+    route_window: Mutex<(i64, u32)>,
+    global_window: Mutex<(i64, u32)>,
+    storm_started: Mutex<Option<Instant>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<LdState>>,
+    counters: Arc<Counters>,
+    started: Instant,
+}
+
+pub struct FakeLaunchDarkly {
+    pub server: Server,
+    state: Arc<Mutex<LdState>>,
+    counters: Arc<Counters>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FakeLaunchDarkly {
+    pub async fn start(token: &str) -> Self {
+        let state = Arc::new(Mutex::new(LdState {
+            token: token.to_owned(),
+            data: Data::Stored(Vec::new()),
+            ties: Ties::IdDescending,
+            before_inclusive: false,
+            after_inclusive: false,
+            ignore_before: false,
+            latency: Duration::ZERO,
+            route_budget: None,
+            global_budget: None,
+            storm: None,
+            inject: VecDeque::new(),
+            fail_every: None,
+            malformed: None,
+            record: true,
+        }));
+        let counters = Arc::new(Counters::default());
+        let shared = Shared {
+            state: state.clone(),
+            counters: counters.clone(),
+            started: Instant::now(),
+        };
+        let router = Router::new()
+            .route(PATH, get(audit_log))
+            .fallback(not_found)
+            .with_state(shared);
+        Self {
+            server: Server::start(router).await,
+            state,
+            counters,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, LdState> {
+        lock(&self.state)
+    }
+
+    /// Replaces the data with these entries (any order).
+    pub fn set_entries(&self, mut entries: Vec<FakeEntry>) {
+        let mut state = self.state();
+        sort_stored(&mut entries, state.ties);
+        state.data = Data::Stored(entries);
+    }
+
+    /// Changes the tie order (re-sorting stored data).
+    pub fn set_ties(&self, ties: Ties) {
+        let mut state = self.state();
+        state.ties = ties;
+        if let Data::Stored(v) = &mut state.data {
+            sort_stored(v, ties);
+        }
+    }
+
+    pub fn generate(&self, generated: Generated) {
+        self.state().data = Data::Generated(generated);
+    }
+
+    /// Requests received (answered or not).
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    /// Answers with data (200).
+    pub fn pages(&self) -> u64 {
+        self.counters.pages.load(Ordering::SeqCst)
+    }
+
+    pub fn status_count(&self, status: u16) -> u64 {
+        lock(&self.counters.statuses)
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every request seen, in order of answer (empty when recording is off).
+    pub fn log(&self) -> Vec<Seen> {
+        let mut log = lock(&self.counters.log).clone();
+        log.sort_by_key(|s| s.seq);
+        log
+    }
+
+    pub fn statuses(&self) -> Vec<u16> {
+        self.log().iter().map(|s| s.status).collect()
+    }
+
+    /// `(date, id)` of stored entries in `[start_ms, end_ms)`, newest first, ties by id: the
+    /// report's expected order.
+    pub fn expected(&self, start_ms: i64, end_ms: i64) -> Vec<(i64, String)> {
+        let state = self.state();
+        let Data::Stored(entries) = &state.data else {
+            panic!("expected() is for stored data");
+        };
+        let mut out: Vec<(i64, String)> = entries
+            .iter()
+            .filter(|e| e.date >= start_ms && e.date < end_ms)
+            .map(|e| (e.date, e.id.clone()))
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        out
+    }
+}
+
+fn sort_stored(entries: &mut [FakeEntry], ties: Ties) {
+    entries.sort_by(|a, b| {
+        a.date.cmp(&b.date).then_with(|| match ties {
+            // Read from the end: ascending here is descending in answers.
+            Ties::IdDescending => a.id.cmp(&b.id),
+            Ties::IdAscending => b.id.cmp(&a.id),
+            Ties::Scrambled => fnv(&a.id).cmp(&fnv(&b.id)).then_with(|| a.id.cmp(&b.id)),
+        })
+    });
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn invalid(message: &str) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        json!({"code": "invalid_request", "message": message, "id": "5e0c2c3a-7f1b-4c1d-9a55-0c3e1f0c9d11"})
+            .to_string(),
+    )
+}
+
+async fn not_found(_request: Request) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        r#"{"code":"not_found","message":"Invalid resource identifier"}"#.into(),
+    )
+}
+
+struct InFlight(Arc<Counters>);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+/// Counts a request against a budget; returns (remaining, reset epoch ms, limit).
+fn spend(window: &Mutex<(i64, u32)>, budget: Budget, now: i64) -> (i64, i64, u32) {
+    let len = budget.window.as_millis().max(1) as i64;
+    let index = now.div_euclid(len);
+    let mut w = lock(window);
+    if w.0 != index {
+        *w = (index, 0);
+    }
+    w.1 += 1;
+    (
+        i64::from(budget.requests) - i64::from(w.1),
+        (index + 1) * len,
+        budget.requests,
+    )
+}
+
+async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
+    let counters = shared.counters.clone();
+    let arrived = Instant::now();
+    let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let running = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    counters.max_in_flight.fetch_max(running, Ordering::SeqCst);
+    let guard = InFlight(counters.clone());
+    let query = super::parse_query(request.uri().query());
+    let headers = request.headers().clone();
+    let latency = lock(&shared.state).latency;
+    let (seq, response) = answer(&shared, n, &headers, &query, arrived);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let status = response.status().as_u16();
+    *lock(&counters.statuses).entry(status).or_default() += 1;
+    if lock(&shared.state).record {
+        lock(&counters.log).push(Seen {
+            seq,
+            at: arrived.duration_since(shared.started),
+            query,
+            raw_query: request.uri().query().unwrap_or("").to_owned(),
+            headers: super::header_map(&headers),
+            status,
+        });
+    }
+    drop(guard);
+    response
+}
+
+fn answer(
+    shared: &Shared,
+    n: u64,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    arrived: Instant,
+) -> (u64, Response) {
+    let mut state = lock(&shared.state);
+    // Taken under the state lock: the log's order is the order answers were decided.
+    let seq = shared.counters.answered.fetch_add(1, Ordering::SeqCst);
+    let response = decide(&mut state, shared, n, headers, query, arrived);
+    (seq, response)
+}
+
+fn decide(
+    state: &mut LdState,
+    shared: &Shared,
+    n: u64,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    arrived: Instant,
+) -> Response {
+    let now = now_ms();
+
+    if let Some(storm) = state.storm {
+        let mut started = lock(&shared.counters.storm_started);
+        let began = *started.get_or_insert(arrived);
+        let end = began + storm.duration;
+        if arrived < end {
+            let left = end - arrived;
+            let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED.into());
+            let h = response.headers_mut();
+            if storm.retry_after {
+                let secs = left.as_millis().div_ceil(1000) as u64;
+                h.insert("retry-after", HeaderValue::from(secs));
+            }
+            if storm.reset {
+                h.insert(
+                    "x-ratelimit-reset",
+                    HeaderValue::from(now + left.as_millis() as i64),
+                );
+                h.insert("x-ratelimit-route-remaining", HeaderValue::from(0));
+            }
+            return response;
+        }
+    }
+
+    let auth_ok = headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == state.token.as_bytes());
+    if !auth_ok {
+        return json_response(StatusCode::UNAUTHORIZED, UNAUTHORIZED.into());
+    }
+    if let Some(version) = headers.get("ld-api-version")
+        && version.as_bytes() != API_VERSION.as_bytes()
+    {
+        return invalid("Invalid API version");
+    }
+
+    let mut limit_headers: Vec<(&'static str, HeaderValue)> = Vec::new();
+    let mut exhausted = false;
+    for (budget, window, remaining_name, limit_name) in [
+        (
+            state.route_budget,
+            &shared.counters.route_window,
+            "x-ratelimit-route-remaining",
+            "x-ratelimit-route-limit",
+        ),
+        (
+            state.global_budget,
+            &shared.counters.global_window,
+            "x-ratelimit-global-remaining",
+            "x-ratelimit-global-limit",
+        ),
+    ] {
+        if let Some(budget) = budget {
+            let (remaining, reset, limit) = spend(window, budget, now);
+            exhausted |= remaining < 0;
+            limit_headers.push((remaining_name, HeaderValue::from(remaining.max(0))));
+            limit_headers.push((limit_name, HeaderValue::from(limit)));
+            limit_headers.push(("x-ratelimit-reset", HeaderValue::from(reset)));
+        }
+    }
+    let with_limits = |mut response: Response| {
+        for (name, value) in &limit_headers {
+            response.headers_mut().insert(*name, value.clone());
+        }
+        response
+    };
+    if exhausted {
+        return with_limits(json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            RATE_LIMITED.into(),
+        ));
+    }
+
+    if let Some(injected) = state.inject.pop_front() {
+        let mut response = (
+            StatusCode::from_u16(injected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            injected.body,
+        )
+            .into_response();
+        for (name, value) in injected.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        return with_limits(response);
+    }
+    if let Some((every, status)) = state.fail_every
+        && every > 0
+        && n.is_multiple_of(every)
+    {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        return with_limits(json_response(
+            code,
+            json!({"code": "internal_server_error", "message": "fake gateway failure"}).to_string(),
+        ));
+    }
+
+    let int = |name: &str| -> Result<Option<i64>, String> {
+        match query.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                format!("Invalid {name} parameter: must be a Unix timestamp in milliseconds")
+            }),
+        }
+    };
+    let after = match int("after") {
+        Ok(v) => v,
+        Err(m) => return with_limits(invalid(&m)),
+    };
+    let mut before = match int("before") {
+        Ok(v) => v,
+        Err(m) => return with_limits(invalid(&m)),
+    };
+    let limit = match query.get("limit").map(|l| l.parse::<u64>()) {
+        None => 10,
+        Some(Ok(l)) if (1..=20).contains(&l) => l,
+        Some(_) => {
+            return with_limits(invalid("limit must be between 1 and 20"));
+        }
+    };
+    if state.ignore_before {
+        before = None;
+    }
+    let q = query.get("q").map(|q| q.to_lowercase());
+    let spec = query.get("spec").cloned();
+
+    let pages_so_far = shared.counters.pages.fetch_add(1, Ordering::SeqCst);
+    if let Some((from, body)) = &state.malformed
+        && pages_so_far >= *from
+    {
+        return with_limits(json_response(StatusCode::OK, body.clone()));
+    }
+
+    let data = &state.data;
+    let low = after.map_or(0, |a| data.first_after(a, state.after_inclusive));
+    let high = before.map_or(data.len(), |b| data.first_after(b, !state.before_inclusive));
+    let mut items = Vec::new();
+    let mut i = high;
+    let mut more = false;
+    while i > low {
+        i -= 1;
+        let entry = data.json(i);
+        if !matches(&entry, q.as_deref(), spec.as_deref()) {
+            continue;
+        }
+        if items.len() as u64 == limit {
+            more = true;
+            break;
+        }
+        items.push(entry);
+    }
+    let mut links = serde_json::Map::new();
+    let self_query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    links.insert(
+        "self".into(),
+        json!({"href": format!("{PATH}?{}", self_query.join("&")), "type": "application/json"}),
+    );
+    if more && let Some(last) = items.last() {
+        let mut next: BTreeMap<&str, String> = BTreeMap::new();
+        if let Some(a) = after {
+            next.insert("after", a.to_string());
+        }
+        next.insert("before", last["date"].to_string());
+        next.insert("limit", limit.to_string());
+        if let Some(q) = query.get("q") {
+            next.insert("q", encode(q));
+        }
+        if let Some(s) = query.get("spec") {
+            next.insert("spec", encode(s));
+        }
+        let href: Vec<String> = next.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        links.insert(
+            "next".into(),
+            json!({"href": format!("{PATH}?{}", href.join("&")), "type": "application/json"}),
+        );
+    }
+    let body = json!({"items": items, "_links": links}).to_string();
+    with_limits(json_response(StatusCode::OK, body))
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `q`: case-insensitive part of the resource name; `spec`: a glob (`*`) matching one of the
+/// resources the entry accessed.
+fn matches(entry: &Value, q: Option<&str>, spec: Option<&str>) -> bool {
+    if let Some(q) = q {
+        let name = entry["name"].as_str().unwrap_or_default().to_lowercase();
+        if !name.contains(q) {
+            return false;
+        }
+    }
+    if let Some(spec) = spec {
+        let resources = entry["accesses"].as_array().cloned().unwrap_or_default();
+        if !resources
+            .iter()
+            .filter_map(|a| a["resource"].as_str())
+            .any(|r| glob(spec, r))
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+pub const DEMO_TOKEN: &str = "api-demo-5b1e0c2f-0000-4000-8000-fake0launch";
+
+/// A running fake with a realistic month of audit log (a few hundred entries, including a
+/// bulk SCIM change of 12 entries in one millisecond across a page boundary), the `sources:`
+/// list item for it, and the environment it needs. The window is explicit, so the demo does
+/// not depend on the run's clock.
+pub async fn demo() -> (FakeLaunchDarkly, String, Vec<(String, String)>) {
+    let fake = FakeLaunchDarkly::start(DEMO_TOKEN).await;
+    let end = now_ms() / 1000 * 1000;
+    let start = end - 30 * 24 * 3_600_000;
+    let mut entries = Vec::new();
+    let mut date = end - 90_000;
+    for i in 0..300u64 {
+        // Busier on some days than others: gaps from seconds to hours.
+        date -= 60_000 + (fnv(&i.to_string()) % 9_000_000) as i64;
+        let id = format!("65{:022x}", 0x5eed_0000 + i);
+        entries.push(FakeEntry::from_json(realistic(&id, date, i)));
+        if i == 37 {
+            for j in 0..12u64 {
+                let id = format!("66{:022x}", 0xb01c_0000 + j);
+                entries.push(FakeEntry::from_json(realistic(&id, date - 1, 4 * j)));
+            }
+        }
+    }
+    entries.retain(|e| e.date >= start);
+    fake.set_entries(entries);
+    // Headers as the real API sends them, with a budget the demo never exhausts.
+    fake.state().route_budget = Some(Budget {
+        requests: 500,
+        window: Duration::from_secs(10),
+    });
+    let fmt = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let item = format!(
+        "  - name: launchdarkly\n    kind: launchdarkly_audit_log\n    base_url: {}\n    start: {}\n    end: {}\n",
+        fake.url(),
+        fmt(start),
+        fmt(end)
+    );
+    let env = vec![("LD_API_TOKEN".to_owned(), DEMO_TOKEN.to_owned())];
+    (fake, item, env)
+}
