@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
     let clock = RunClock::system();
     let (_vault, vault_item, vault_env) = support::vault::demo(clock.now()).await;
     let (_trend, trend_item, trend_env) = support::vision_one::demo().await;
+    let (_launchdarkly, ld_item, ld_env) = support::launchdarkly::demo().await;
 
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
@@ -29,7 +30,9 @@ async fn main() -> ExitCode {
         }
     };
     let spec = dir.path().join("demo.yaml");
-    let text = format!("job: demo\noutput:\n  url: ./reports\nsources:\n{vault_item}{trend_item}");
+    let text = format!(
+        "job: demo\noutput:\n  url: ./reports\nsources:\n{vault_item}{trend_item}{ld_item}"
+    );
     if let Err(e) = std::fs::write(&spec, text) {
         eprintln!("demo: cannot write the spec: {e}");
         return ExitCode::FAILURE;
@@ -40,7 +43,7 @@ async fn main() -> ExitCode {
         output: None,
         run_id: None,
         clock,
-        env: Environment::from_pairs(vault_env.into_iter().chain(trend_env)),
+        env: Environment::from_pairs(vault_env.into_iter().chain(trend_env).chain(ld_env)),
         shard: None,
     };
     match run::run(options, CancellationToken::new()).await {
