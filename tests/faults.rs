@@ -351,7 +351,7 @@ mod trend {
                     )))
                 },
                 extra: "",
-                expect: Expect::Fail("trend"),
+                expect: Expect::Fail("expected a json page"),
                 injected: 0,
             },
             TrendFault {
@@ -363,7 +363,7 @@ mod trend {
                     )))
                 },
                 extra: "",
-                expect: Expect::Fail("trend"),
+                expect: Expect::Fail("got an html page"),
                 injected: 0,
             },
         ]
@@ -449,6 +449,161 @@ mod trend {
                 Expect::FailAny(_) => unreachable!(),
             }
             assert!(!ran.all_output().contains(TREND_TOKEN), "{name}");
+        }
+    }
+}
+
+mod launchdarkly {
+    use super::*;
+    use support::launchdarkly::{FakeEntry, FakeLaunchDarkly, Injected as LdInjected};
+
+    const LD_TOKEN: &str = "api-ld-faults-token-5c1d";
+    const ENTRIES: usize = 30;
+
+    struct LdFault {
+        name: &'static str,
+        setup: fn(&FakeLaunchDarkly),
+        extra: &'static str,
+        expect: Expect,
+        /// Non-200 answers the fake must have given, at least.
+        injected: u64,
+    }
+
+    fn gateway_page(status: u16) -> LdInjected {
+        let mut i = LdInjected::status(status, "<html><body><h1>Bad Gateway</h1></body></html>");
+        i.headers = vec![("content-type", "text/html".to_owned())];
+        i
+    }
+
+    fn cases() -> Vec<LdFault> {
+        vec![
+            LdFault {
+                name: "5xx burst (HTML gateway pages) within the budget",
+                setup: |f| (0..3).for_each(|_| f.state().inject.push_back(gateway_page(502))),
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            LdFault {
+                name: "5xx beyond the budget",
+                setup: |f| (0..40).for_each(|_| f.state().inject.push_back(gateway_page(503))),
+                extra: "    concurrency: 1\n",
+                expect: Expect::Fail("503"),
+                injected: 4,
+            },
+            LdFault {
+                name: "429 storm with Retry-After",
+                setup: |f| {
+                    (0..3).for_each(|_| f.state().inject.push_back(LdInjected::rate_limited(0)))
+                },
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            LdFault {
+                name: "429 storm without headers",
+                setup: |f| {
+                    (0..3).for_each(|_| {
+                        f.state().inject.push_back(LdInjected::status(
+                            429,
+                            "{\"code\":\"rate_limited\",\"message\":\"Rate limited\"}",
+                        ))
+                    })
+                },
+                extra: "",
+                expect: Expect::Complete,
+                injected: 3,
+            },
+            LdFault {
+                name: "connection reset mid-body",
+                setup: |f| f.state().break_bodies = 2,
+                extra: "",
+                expect: Expect::Complete,
+                injected: 0,
+            },
+            LdFault {
+                name: "server slower than the request timeout",
+                setup: |f| f.state().latency = Duration::from_secs(4),
+                extra: "    request_timeout: 1s\n",
+                expect: Expect::Fail("timed out"),
+                injected: 0,
+            },
+            LdFault {
+                name: "a page that is not JSON",
+                setup: |f| f.state().malformed = Some((0, "{\"items\": [".into())),
+                extra: "",
+                expect: Expect::Fail("not an audit-log listing"),
+                injected: 0,
+            },
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn launchdarkly_faults_are_retried_right_and_reported_truthfully() {
+        let now_ms = chrono::DateTime::parse_from_rfc3339(NOW)
+            .unwrap()
+            .timestamp_millis();
+        for fault in cases() {
+            let healthy = fake_with_rows().await;
+            let ld = FakeLaunchDarkly::start(LD_TOKEN).await;
+            ld.set_entries(
+                (0..ENTRIES)
+                    .map(|i| {
+                        FakeEntry::flag(&format!("e{i:04}"), now_ms - 60_000 - i as i64 * 3_600_000)
+                    })
+                    .collect(),
+            );
+            (fault.setup)(&ld);
+            let ws = Workspace::new();
+            let spec = ws.spec_text(&format!(
+                "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n{}",
+                ws.reports().display(),
+                healthy.url(),
+                ld.url(),
+                fault.extra
+            ));
+            let ran = rollcall(
+                &["run", "--config", spec.to_str().unwrap()],
+                &[
+                    ("VAULT_TOKEN".into(), TOKEN.into()),
+                    ("LD_API_TOKEN".into(), LD_TOKEN.into()),
+                    ("ROLLCALL_NOW".into(), NOW.into()),
+                ],
+                ws.path(),
+            )
+            .await;
+            let name = fault.name;
+            let manifest = ws
+                .manifest()
+                .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
+            assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
+            assert_eq!(
+                csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
+                4,
+                "{name}"
+            );
+            let entry = &manifest["sources"][1];
+            let failures = ld.statuses().iter().filter(|s| **s != 200).count() as u64;
+            assert!(failures >= fault.injected, "{name}: {:?}", ld.statuses());
+            match fault.expect {
+                Expect::Complete => {
+                    assert_eq!(ran.code, 0, "{name}: {ran:#?}");
+                    let rows = csv_rows(&ws.object("/ld.csv").unwrap());
+                    assert_eq!(rows.len(), ENTRIES + 1, "{name}: every entry exactly once");
+                    let mut ids: Vec<&String> = rows[1..].iter().map(|r| &r[0]).collect();
+                    ids.dedup();
+                    assert_eq!(ids.len(), ENTRIES, "{name}: no duplicates");
+                }
+                Expect::Fail(text) | Expect::FailAny(&[text, ..]) => {
+                    assert_eq!(ran.code, 3, "{name}: {ran:#?}");
+                    assert_eq!(entry["status"], "failed", "{name}");
+                    let error = entry["error"].as_str().unwrap_or_default().to_lowercase();
+                    assert!(error.contains(text), "{name}: wanted `{text}` in `{error}`");
+                    assert!(ws.object("/ld.csv").is_none(), "{name}: no partial report");
+                }
+                Expect::FailAny(_) => unreachable!(),
+            }
+            assert!(!ran.all_output().contains(LD_TOKEN), "{name}");
         }
     }
 }

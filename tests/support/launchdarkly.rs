@@ -366,6 +366,8 @@ pub struct LdState {
     pub malformed: Option<(u64, String)>,
     /// Keep a log of every request (off for huge benchmarks).
     pub record: bool,
+    /// The next this-many successful pages break off half-way through the body.
+    pub break_bodies: usize,
 }
 
 /// One request as the fake saw it.
@@ -423,6 +425,7 @@ impl FakeLaunchDarkly {
             after_inclusive: false,
             ignore_before: false,
             latency: Duration::ZERO,
+            break_bodies: 0,
             route_budget: None,
             global_budget: None,
             storm: None,
@@ -612,6 +615,17 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
         });
     }
     drop(guard);
+    let break_body = {
+        let mut state = lock(&shared.state);
+        let now = status == 200 && state.break_bodies > 0;
+        if now {
+            state.break_bodies -= 1;
+        }
+        now
+    };
+    if break_body {
+        return super::break_body(response).await;
+    }
     response
 }
 

@@ -97,6 +97,29 @@ impl Drop for Server {
     }
 }
 
+/// `response` with only the first half of its body, then a connection reset: what a client sees
+/// when a connection dies mid-transfer.
+pub async fn break_body(response: axum::response::Response) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fake: connection reset mid-body",
+        )),
+    ];
+    let mut response = axum::response::Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+    );
+    response.headers_mut().remove("content-length");
+    response
+}
+
 /// What a fake saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {

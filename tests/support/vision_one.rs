@@ -636,30 +636,8 @@ async fn handle(State(shared): State<Shared>, request: Request, which: Which) ->
         .push((arrived, status));
     drop(order);
     if break_body {
-        return broken(response).await;
+        return super::break_body(response).await;
     }
-    response
-}
-
-/// The first half of `response`'s body, then a connection reset.
-async fn broken(response: Response) -> Response {
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let half = bytes.slice(..bytes.len() / 2);
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "fake trend: connection reset mid-body",
-        )),
-    ];
-    let mut response = Response::from_parts(
-        parts,
-        axum::body::Body::from_stream(futures::stream::iter(chunks)),
-    );
-    response.headers_mut().remove("content-length");
     response
 }
 
