@@ -174,3 +174,70 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
         assert_clean("help", &ws, &ran.all_output());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_kind_keeps_its_token_out_of_output_and_on_its_own_host() {
+    use support::launchdarkly::{FakeEntry, FakeLaunchDarkly};
+    use support::vision_one::{FakeAccount, FakeVisionOne};
+    const TREND: &str = "trend-SECRET-delta-77e1";
+    const LD: &str = "api-SECRET-echo-4a90";
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T03:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    for failing in [false, true] {
+        let vault = fake(TOKEN_A).await;
+        let trend = FakeVisionOne::start(TREND, Some(now)).await;
+        trend.add_account(FakeAccount::user("a", "a@example.com"));
+        let ld = FakeLaunchDarkly::start(LD).await;
+        ld.set_entries(vec![FakeEntry::flag("e1", now.timestamp_millis() - 60_000)]);
+        if failing {
+            trend.state().token = "rotated".into();
+            ld.state().malformed = Some((0, "<html>oops</html>".into()));
+        }
+        let ws = Workspace::new();
+        let spec = ws.spec_text(&format!(
+            "job: secrets\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    token_env: VAULT_A_TOKEN\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            ws.reports().display(),
+            vault.url(),
+            trend.url(),
+            ld.url(),
+        ));
+        let mut vars = env();
+        vars.push(("TREND_VISION_ONE_TOKEN".into(), TREND.into()));
+        vars.push(("LD_API_TOKEN".into(), LD.into()));
+        let ran = rollcall(
+            &["run", "--config", spec.to_str().unwrap()],
+            &vars,
+            ws.path(),
+        )
+        .await;
+        assert_eq!(ran.code, if failing { 3 } else { 0 }, "{ran:#?}");
+        let mut everything = ran.all_output();
+        for (key, content) in ws.objects() {
+            everything.push_str(&key);
+            everything.push_str(&content);
+        }
+        for secret in [TREND, LD, TOKEN_A] {
+            assert!(
+                !everything.contains(secret),
+                "{secret} leaked (failing: {failing})"
+            );
+        }
+        for seen in trend.log.all() {
+            assert_eq!(
+                seen.headers.get("authorization").map(String::as_str),
+                Some(format!("Bearer {TREND}").as_str())
+            );
+            assert!(!seen.headers.contains_key("x-vault-token"));
+        }
+        for seen in ld.log() {
+            assert_eq!(
+                seen.headers.get("authorization").map(String::as_str),
+                Some(LD)
+            );
+        }
+        for seen in vault.log.all() {
+            assert!(!seen.headers.contains_key("authorization"));
+        }
+    }
+}
