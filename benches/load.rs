@@ -1,6 +1,7 @@
 //! Every source at benchmark size in one run of the real binary, as a nightly job would be:
 //! Vault (12 months x 100,000 clients, 10,000 new a month), Trend Vision One (2,000 accounts,
-//! 50,000 logons, 20 ms latency, 500 requests a minute enforced) and LaunchDarkly (see below).
+//! 50,000 logons, 20 ms latency, 500 requests a minute enforced) and LaunchDarkly (62,000
+//! entries over 30 days with bursty activity, 100 ms latency, concurrency 8).
 //! Prints elapsed time, requests and 429s per source, rollcall's peak RSS, and checks every row.
 //!
 //! `cargo bench --bench load`
@@ -11,6 +12,7 @@ mod support;
 use chrono::{DateTime, Utc};
 use rollcall::time::Month;
 use std::time::{Duration, Instant};
+use support::launchdarkly::{FakeLaunchDarkly, Generated};
 use support::vault::{Activity, FakeVault, Version};
 use support::vision_one::{Event, FakeAccount, FakeVisionOne, Limit};
 use support::{Workspace, csv_rows, rollcall_measured};
@@ -23,6 +25,8 @@ const VAULT_CHURN: u64 = 10_000;
 const TREND_ACCOUNTS: usize = 2_000;
 const TREND_INACTIVE: usize = 500;
 const TREND_EVENTS: usize = 50_000;
+const LD_TOKEN: &str = "api-bench-load-token";
+const LD_ENTRIES: u64 = 62_000;
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -90,22 +94,41 @@ async fn trend(now: DateTime<Utc>) -> FakeVisionOne {
     fake
 }
 
+/// Entries generated from their index (not stored), spread over the 30-day window.
+async fn launchdarkly(now: DateTime<Utc>) -> (FakeLaunchDarkly, u64) {
+    let fake = FakeLaunchDarkly::start(LD_TOKEN).await;
+    let end = now.timestamp_millis();
+    let start = end - 30 * 86_400_000;
+    let data = Generated::bursty(LD_ENTRIES, start, 30);
+    let in_window = data.first_at_or_after(end) - data.first_at_or_after(start);
+    fake.generate(data);
+    {
+        let mut state = fake.state();
+        state.latency = Duration::from_millis(100);
+        state.record = false;
+    }
+    (fake, in_window)
+}
+
 async fn run() {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
         .expect("valid NOW")
         .with_timezone(&Utc);
     let (vault, vault_clients) = vault(now).await;
     let trend = trend(now).await;
+    let (ld, ld_entries) = launchdarkly(now).await;
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
-        "job: load\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n",
+        "job: load\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n    concurrency: 8\n",
         ws.reports().display(),
         vault.url(),
         trend.url(),
+        ld.url(),
     ));
     let env = vec![
         ("VAULT_TOKEN".to_owned(), VAULT_TOKEN.to_owned()),
         ("TREND_VISION_ONE_TOKEN".to_owned(), TREND_TOKEN.to_owned()),
+        ("LD_API_TOKEN".to_owned(), LD_TOKEN.to_owned()),
         ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
     ];
     let started = Instant::now();
@@ -148,7 +171,18 @@ async fn run() {
             "(MISMATCH)"
         }
     );
-    if vault_rows as u64 != vault_clients || trend_rows != TREND_ACCOUNTS {
+    let ld_rows = csv_rows(&ws.object("/ld.csv").expect("launchdarkly report")).len() as u64 - 1;
+    println!(
+        "load: ld     requests {:>4}, 429s {}, entries {ld_rows} of {ld_entries} {}",
+        ld.requests(),
+        ld.status_count(429),
+        if ld_rows == ld_entries {
+            "(all accounted for)"
+        } else {
+            "(MISMATCH)"
+        }
+    );
+    if vault_rows as u64 != vault_clients || trend_rows != TREND_ACCOUNTS || ld_rows != ld_entries {
         std::process::exit(1);
     }
 }
