@@ -726,17 +726,11 @@ fn decide(
     }
 
     if let Some(injected) = state.inject.pop_front() {
-        let mut response = (
-            StatusCode::from_u16(injected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        return with_limits(super::canned(
+            injected.status,
             injected.body,
-        )
-            .into_response();
-        for (name, value) in injected.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, v);
-            }
-        }
-        return with_limits(response);
+            injected.headers,
+        ));
     }
     if let Some((every, status)) = state.fail_every
         && every > 0

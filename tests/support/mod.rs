@@ -120,6 +120,24 @@ pub async fn break_body(response: axum::response::Response) -> axum::response::R
     response
 }
 
+/// A canned answer (status, body, headers), as every fake serves for injected faults.
+pub fn canned(
+    status: u16,
+    body: String,
+    headers: Vec<(&'static str, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    for (name, value) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
 /// What a fake saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {

@@ -334,17 +334,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>) -> Response {
     let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(injected) = state.inject.pop_front() {
-        let mut response = (
-            StatusCode::from_u16(injected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            injected.body,
-        )
-            .into_response();
-        for (name, value) in injected.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, v);
-            }
-        }
-        return response;
+        return super::canned(injected.status, injected.body, injected.headers);
     }
     let token_ok = headers
         .get("x-vault-token")

@@ -370,17 +370,7 @@ impl Answer {
     }
 
     fn response(self) -> Response {
-        let mut response = (
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            self.body,
-        )
-            .into_response();
-        for (name, value) in self.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, v);
-            }
-        }
-        response
+        super::canned(self.status, self.body, self.headers)
     }
 }
 
