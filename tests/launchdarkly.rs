@@ -775,3 +775,29 @@ async fn the_demo_fake_produces_its_report() {
     assert_eq!(per_ms.values().max(), Some(&12));
     assert!(fake.requests() >= 14);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    fake.set_entries(spread(10, "v"));
+    fake.state().inject.push_back(Injected::status(
+        400,
+        r#"{"code":"invalid_request","message":"Invalid resource specifier"}"#,
+    ));
+    let (ws, ran) = run_ld(
+        &fake,
+        "    spec: \"proj/*:flag/*\"\n    concurrency: 1\n",
+        "",
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("Invalid resource specifier") && error.contains("check `q` and `spec`"),
+        "{error}"
+    );
+    assert_eq!(fake.requests(), 1, "a 400 is not retried");
+}
