@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench launchdarkly`; `LD_BENCH_SKIP_SEQUENTIAL=1` skips the concurrency-1
 //! run of scenario 1 (about five minutes at 100 ms a request); `LD_BENCH_ONLY=1,3` runs only
-//! the scenarios listed.
+//! the scenarios listed. Run by `cargo test --benches` (without `--bench`), it is a quick smoke
+//! run at a fiftieth of the sizes with short latencies and windows, checking correctness only.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -186,33 +187,66 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-async fn latency_bound() {
-    const ENTRIES: u64 = 62_000;
+/// Full figures under `cargo bench`; a fiftieth, quickly, as a smoke test otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    full: bool,
+}
+
+impl Scale {
+    fn entries(self, full: u64) -> u64 {
+        if self.full { full } else { full / 50 }
+    }
+
+    fn latency(self) -> Duration {
+        Duration::from_millis(if self.full { 100 } else { 5 })
+    }
+
+    /// Rate-limit window and budget.
+    fn budget(self) -> Budget {
+        if self.full {
+            Budget {
+                requests: 50,
+                window: Duration::from_secs(10),
+            }
+        } else {
+            Budget {
+                requests: 5,
+                window: Duration::from_secs(1),
+            }
+        }
+    }
+}
+
+async fn latency_bound(scale: Scale) {
+    let entries = scale.entries(62_000);
+    let latency = scale.latency();
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     {
         let mut state = fake.state();
         state.record = false;
-        state.latency = Duration::from_millis(100);
+        state.latency = latency;
     }
-    fake.generate(Generated::bursty(ENTRIES, now_ms() - 30 * DAY_MS, 30));
-    let pages = ENTRIES.div_ceil(PAGE);
+    fake.generate(Generated::bursty(entries, now_ms() - 30 * DAY_MS, 30));
+    let pages = entries.div_ceil(PAGE);
+    let ms = latency.as_millis();
     println!(
-        "1. {ENTRIES} entries over 30 days (office hours x10, two bursty afternoons x200, 5 in 100 sharing a millisecond), 100 ms a request, no rate limit"
+        "1. {entries} entries over 30 days (office hours x10, two bursty afternoons x200, 5 in 100 sharing a millisecond), {ms} ms a request, no rate limit"
     );
     let sequential = std::env::var_os("LD_BENCH_SKIP_SEQUENTIAL").is_none();
     for concurrency in [1usize, 8] {
-        let bound = Duration::from_millis(100 * pages / concurrency as u64);
+        let bound = latency * pages as u32 / concurrency as u32;
         if concurrency == 1 && !sequential {
             println!(
-                "   concurrency 1: skipped (LD_BENCH_SKIP_SEQUENTIAL); bound {pages} pages x 100 ms = {:.0} s",
+                "   concurrency 1: skipped (LD_BENCH_SKIP_SEQUENTIAL); bound {pages} pages x {ms} ms = {:.0} s",
                 secs(bound)
             );
             continue;
         }
         let outcome = run(&fake, &format!("    concurrency: {concurrency}\n")).await;
-        check("scenario 1", &outcome, ENTRIES);
+        check("scenario 1", &outcome, entries);
         println!(
-            "   concurrency {concurrency}: {:.1} s, {} requests, {} rows, peak RSS {:.1} MiB; bound {pages} pages x 100 ms / {concurrency} = {:.1} s, ratio {:.2}",
+            "   concurrency {concurrency}: {:.1} s, {} requests, {} rows, peak RSS {:.1} MiB; bound {pages} pages x {ms} ms / {concurrency} = {:.1} s, ratio {:.2}",
             secs(outcome.elapsed),
             outcome.requests,
             outcome.rows,
@@ -223,29 +257,31 @@ async fn latency_bound() {
     }
 }
 
-async fn rate_limit_bound() {
-    const ENTRIES: u64 = 10_000;
-    const BUDGET: u32 = 50;
+async fn rate_limit_bound(scale: Scale) {
+    let entries = scale.entries(10_000);
+    let budget = scale.budget();
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     {
         let mut state = fake.state();
         state.record = false;
-        state.latency = Duration::from_millis(100);
-        state.route_budget = Some(Budget {
-            requests: BUDGET,
-            window: Duration::from_secs(10),
-        });
+        state.latency = scale.latency();
+        state.route_budget = Some(budget);
     }
-    fake.generate(Generated::bursty(ENTRIES, now_ms() - 30 * DAY_MS, 30));
-    let pages = ENTRIES.div_ceil(PAGE);
-    let bound = Duration::from_secs(pages * 10 / u64::from(BUDGET));
+    fake.generate(Generated::bursty(entries, now_ms() - 30 * DAY_MS, 30));
+    let pages = entries.div_ceil(PAGE);
+    let bound = budget.window * (pages / u64::from(budget.requests)) as u32;
+    let (per, window, ms) = (
+        budget.requests,
+        budget.window.as_secs(),
+        scale.latency().as_millis(),
+    );
     println!(
-        "2. {ENTRIES} entries over 30 days, route limit {BUDGET} requests per 10 s window, 100 ms a request, default concurrency (4)"
+        "2. {entries} entries over 30 days, route limit {per} requests per {window} s window, {ms} ms a request, default concurrency (4)"
     );
     let outcome = run(&fake, "").await;
-    check("scenario 2", &outcome, ENTRIES);
+    check("scenario 2", &outcome, entries);
     println!(
-        "   {:.1} s, {} requests, {} rows, {} answered 429 ({:.2} %); bound {pages} pages / {BUDGET} per 10 s = {:.0} s, ratio {:.2}",
+        "   {:.1} s, {} requests, {} rows, {} answered 429 ({:.2} %); bound {pages} pages / {per} per {window} s = {:.0} s, ratio {:.2}",
         secs(outcome.elapsed),
         outcome.requests,
         outcome.rows,
@@ -256,21 +292,21 @@ async fn rate_limit_bound() {
     );
 }
 
-async fn memory_bound() {
-    const ENTRIES: u64 = 1_000_000;
+async fn memory_bound(scale: Scale) {
+    let entries = scale.entries(1_000_000);
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     fake.state().record = false;
     fake.generate(Generated::uniform(
-        ENTRIES,
+        entries,
         now_ms() - 30 * DAY_MS,
         30 * DAY_MS,
         5,
     ));
     println!(
-        "3. {ENTRIES} entries over 30 days (5 in 100 sharing a millisecond), no latency, default concurrency (4)"
+        "3. {entries} entries over 30 days (5 in 100 sharing a millisecond), no latency, default concurrency (4)"
     );
     let outcome = run(&fake, "").await;
-    check("scenario 3", &outcome, ENTRIES);
+    check("scenario 3", &outcome, entries);
     let spilled = outcome
         .stderr
         .lines()
@@ -285,7 +321,9 @@ async fn memory_bound() {
         outcome.rows,
         outcome.peak_rss_kib as f64 / 1024.0
     );
-    assert!(outcome.peak_rss_kib < 100 * 1024, "peak RSS over 100 MiB");
+    if scale.full {
+        assert!(outcome.peak_rss_kib < 100 * 1024, "peak RSS over 100 MiB");
+    }
 }
 
 fn main() {
@@ -293,17 +331,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let scale = Scale {
+        full: std::env::args().any(|a| a == "--bench"),
+    };
+    if !scale.full {
+        println!(
+            "Smoke run at a fiftieth of the sizes (figures: cargo bench --bench launchdarkly)."
+        );
+    }
     let only = std::env::var("LD_BENCH_ONLY").unwrap_or_default();
     let wanted = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
     runtime.block_on(async {
         if wanted("1") {
-            latency_bound().await;
+            latency_bound(scale).await;
         }
         if wanted("2") {
-            rate_limit_bound().await;
+            rate_limit_bound(scale).await;
         }
         if wanted("3") {
-            memory_bound().await;
+            memory_bound(scale).await;
         }
     });
     println!("Every report held each entry of its window exactly once, in order.");

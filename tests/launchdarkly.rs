@@ -506,12 +506,13 @@ async fn a_429_storm_pauses_every_worker_and_the_run_recovers() {
 async fn an_exhausted_route_budget_pauses_everyone_without_a_429() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     fake.set_entries(spread(300, "q"));
-    fake.state().latency = Duration::from_millis(20);
+    fake.state().latency = Duration::from_millis(5);
     fake.state().route_budget = Some(Budget {
         requests: 8,
         window: Duration::from_secs(1),
     });
-    let (ws, ran) = run_ld(&fake, "    concurrency: 4\n", "").await;
+    // As many workers as the budget: only counting what is in flight avoids 429s here.
+    let (ws, ran) = run_ld(&fake, "    concurrency: 8\n", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
     assert_eq!(fake.status_count(429), 0, "{:?}", fake.statuses());
@@ -745,4 +746,30 @@ async fn the_demo_fake_produces_its_report() {
     }
     assert_eq!(per_ms.values().max(), Some(&12));
     assert!(fake.requests() >= 14);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    fake.set_entries(spread(10, "v"));
+    fake.state().inject.push_back(Injected::status(
+        400,
+        r#"{"code":"invalid_request","message":"Invalid resource specifier"}"#,
+    ));
+    let (ws, ran) = run_ld(
+        &fake,
+        "    spec: \"proj/*:flag/*\"\n    concurrency: 1\n",
+        "",
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("Invalid resource specifier") && error.contains("check `q` and `spec`"),
+        "{error}"
+    );
+    assert_eq!(fake.requests(), 1, "a 400 is not retried");
 }

@@ -33,6 +33,21 @@ struct State {
     in_flight: u64,
     /// 429 answers seen by requests sharing this limiter.
     rate_limited: u64,
+    /// What the server said is left of its current window, and what of it is still ours.
+    quota: Option<Quota>,
+}
+
+/// The server's quota for one rate-limit window, as reported by `X-Ratelimit-*-Remaining`.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    /// `X-Ratelimit-Reset` as sent: it names the window.
+    reset: u64,
+    reset_at: Instant,
+    /// Lowest remaining count reported for this window (answers may arrive out of order).
+    remaining: i64,
+    /// Requests that may still start in this window: `remaining` less the requests in flight
+    /// when it was reported, less those started since.
+    allowance: i64,
 }
 
 /// Shared by all workers of a source (wrap it in an `Arc`).
@@ -132,11 +147,23 @@ impl RateLimiter {
                     if state.paused_until.is_some_and(|u| u > now) {
                         continue;
                     }
+                    if let Some(quota) = state.quota {
+                        if now >= quota.reset_at {
+                            state.quota = None;
+                        } else if quota.allowance <= 0 {
+                            // What the server has left is spoken for: wait for its reset.
+                            self.extend_pause(&mut state, quota.reset_at - now);
+                            continue;
+                        }
+                    }
                     if let Some(budget) = self.budget {
                         if state.recent.len() >= budget.requests as usize {
                             continue;
                         }
                         state.recent.push_back(now);
+                    }
+                    if let Some(quota) = &mut state.quota {
+                        quota.allowance -= 1;
                     }
                     state.requests += 1;
                     if in_flight {
@@ -150,6 +177,11 @@ impl RateLimiter {
 
     /// Pauses every worker for `wait` (plus jitter), e.g. after a 429 or an exhausted quota.
     pub fn pause_for(&self, wait: Duration) {
+        let mut state = self.lock();
+        self.extend_pause(&mut state, wait);
+    }
+
+    fn extend_pause(&self, state: &mut State, wait: Duration) {
         let jitter = if self.reset_jitter.is_zero() {
             Duration::ZERO
         } else {
@@ -157,20 +189,20 @@ impl RateLimiter {
             Duration::from_millis(rand::rng().random_range(0..=max))
         };
         let until = Instant::now() + wait + jitter;
-        let mut state = self.lock();
         if state.paused_until.is_none_or(|u| u < until) {
             state.paused_until = Some(until);
             state.pauses += 1;
         }
     }
 
-    /// Reads `X-Ratelimit-{Route,Global}-Remaining`; when the quota left is used up, pauses
-    /// everyone until `X-Ratelimit-Reset`. Returns the pause taken, if any.
+    /// Reads `X-Ratelimit-{Route,Global}-Remaining` and `X-Ratelimit-Reset`; when the quota
+    /// left is used up, pauses everyone until the reset. Returns the pause taken, if any.
     ///
-    /// "Used up" means no more than the other requests already in flight (see
-    /// [`RateLimiter::begin`]; call this while the observed request's guard is alive): they
-    /// will spend what is left, so one more request would be refused. With no request in
-    /// flight this is the plain "remaining reached 0".
+    /// "Used up" counts the requests in flight (see [`RateLimiter::begin`]; call this while
+    /// the observed request's guard is alive): they will spend part of what is left, and so
+    /// will every request started before the next answer. With several workers, waiting for
+    /// "remaining reached 0" is too late: the requests already sent would get 429. With no
+    /// request in flight this is the plain "remaining reached 0".
     pub fn observe(&self, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         let remaining = [
             "x-ratelimit-route-remaining",
@@ -179,15 +211,36 @@ impl RateLimiter {
         .iter()
         .filter_map(|name| header_str(headers, name).and_then(|v| v.parse::<i64>().ok()))
         .min()?;
-        let others = self.lock().in_flight.saturating_sub(1);
-        if remaining > i64::try_from(others).unwrap_or(i64::MAX) {
-            return None;
-        }
         let reset = header_str(headers, "x-ratelimit-reset")?
             .parse::<u64>()
             .ok()?;
         let wait = reset_wait(reset, now);
-        self.pause_for(wait);
+        let mut state = self.lock();
+        let quota = match state.quota {
+            // A later answer of the same window: the lowest count is the latest.
+            Some(q) if q.reset == reset => Quota {
+                remaining: q.remaining.min(remaining),
+                ..q
+            },
+            // An answer from a window already over tells nothing about the current one.
+            Some(q) if q.reset > reset => return None,
+            _ => Quota {
+                reset,
+                reset_at: Instant::now() + wait,
+                remaining,
+                allowance: 0,
+            },
+        };
+        let others = i64::try_from(state.in_flight.saturating_sub(1)).unwrap_or(i64::MAX);
+        let quota = Quota {
+            allowance: quota.remaining.saturating_sub(others),
+            ..quota
+        };
+        state.quota = Some(quota);
+        if quota.allowance > 0 {
+            return None;
+        }
+        self.extend_pause(&mut state, wait);
         Some(wait)
     }
 
@@ -318,5 +371,43 @@ mod tests {
         assert_eq!(limiter.paused_remaining(), None);
         let stats = limiter.stats();
         assert_eq!((stats.rate_limited, stats.pauses), (1, 1));
+    }
+
+    /// Two answers observed before either of their workers starts again: what the server has
+    /// left is shared between them, not granted to each.
+    #[tokio::test(start_paused = true)]
+    async fn one_remaining_slot_is_granted_once() {
+        let limiter = RateLimiter::new(None).with_reset_jitter(Duration::ZERO);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let answer = |remaining: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-route-remaining", remaining.parse().unwrap());
+            h.insert("x-ratelimit-reset", "1700000002000".parse().unwrap());
+            h
+        };
+        let mut running = Vec::new();
+        for _ in 0..4 {
+            running.push(limiter.begin().await);
+        }
+        // Budget 5: the four arrived as 4, 3, 2, 1 remaining.
+        assert_eq!(limiter.observe(&answer("4"), now), None);
+        running.remove(0);
+        assert_eq!(limiter.observe(&answer("3"), now), None);
+        running.remove(0);
+        // A late answer from the previous window tells nothing about this one.
+        let mut stale = answer("9");
+        stale.insert("x-ratelimit-reset", "1700000000500".parse().unwrap());
+        assert_eq!(limiter.observe(&stale, now), None);
+        let start = Instant::now();
+        let fifth = limiter.begin().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let sixth = limiter.begin().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(2),
+            "waited for the reset"
+        );
+        drop((fifth, sixth, running));
+        assert_eq!(limiter.stats().requests, 6);
     }
 }

@@ -526,8 +526,9 @@ impl Pager {
                 )))
             }
             Err(e) => Err(SourceError::Data(format!(
-                "audit log page before {} ({before}): {e}",
-                rfc3339_ms(before)
+                "audit log page before {} ({before}): {e}{}",
+                rfc3339_ms(before),
+                hint(&e)
             ))),
         }
     }
@@ -610,6 +611,26 @@ impl Pager {
         // 20 entries of one millisecond is all the API will show of it.
         f.insert("possibly_incomplete".into(), (!bursts.is_empty()).into());
         f
+    }
+}
+
+/// What to do about a failed page, for the error message.
+fn hint(error: &HttpError) -> &'static str {
+    match error {
+        HttpError::Status { status, .. } if *status == StatusCode::BAD_REQUEST => {
+            "; check `q` and `spec` (a resource specifier such as proj/*:env/production:flag/*)"
+        }
+        HttpError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
+            "; check base_url: https://app.launchdarkly.com, https://app.launchdarkly.us (federal) or https://app.eu.launchdarkly.com (EU)"
+        }
+        HttpError::Status { .. } => {
+            "; LaunchDarkly kept failing or rate limiting after every retry: run again later, or raise http.max_retries"
+        }
+        HttpError::Transport { .. } => "; check that base_url is reachable from here",
+        HttpError::InvalidBody { .. } => {
+            "; the answer is not what LaunchDarkly documents: check that base_url points at the API and no proxy rewrites it"
+        }
+        HttpError::WaitTooLong { .. } | HttpError::Setup(_) => "",
     }
 }
 

@@ -3,8 +3,8 @@
 //! equal-time ranges finish very unevenly).
 //!
 //! A range is `[lo, hi)` in Unix ms and is known by its `hi`, which never changes: a split
-//! raises the parent's `lo` to the midpoint of what it has left and gives the older half to
-//! the idle worker. Every entry belongs to exactly one range, decided on the client, so the
+//! raises the parent's `lo` so that it keeps half of its estimated work (at most a chunk)
+//! right below its cursor, and gives the older rest to the idle worker. Every entry belongs to exactly one range, decided on the client, so the
 //! server's boundary behaviour cannot make an entry appear twice or not at all. Ranges ordered
 //! by `hi` (newest first) are the report's order.
 
@@ -41,7 +41,7 @@ struct Range {
 #[derive(Debug, Default)]
 struct Inner {
     ranges: BTreeMap<i64, Range>,
-    /// Ranges nobody works on yet (the initial cut), newest first.
+    /// Ranges nobody works on yet (the initial cut), taken from the end: newest first.
     unclaimed: Vec<i64>,
     splits: u64,
 }
@@ -105,7 +105,7 @@ impl Schedule {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next range to work on, as its `hi`: an unclaimed one, else the older half of the
+    /// The next range to work on, as its `hi`: an unclaimed one, else the older part of the
     /// range with the most work left. Waits while others still work on ranges too small to
     /// split; `None` when every range is done.
     pub async fn claim(&self) -> Option<i64> {
