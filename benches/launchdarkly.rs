@@ -15,7 +15,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::Workspace;
 use support::launchdarkly::{Budget, FakeLaunchDarkly, Generated};
@@ -39,17 +38,6 @@ fn now_ms() -> i64 {
     chrono::DateTime::parse_from_rfc3339(NOW)
         .map(|t| t.timestamp_millis())
         .unwrap_or_default()
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn find_report(dir: &Path) -> Option<PathBuf> {
@@ -119,34 +107,17 @@ async fn run(fake: &FakeLaunchDarkly, extra: &str) -> Outcome {
         "  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n{extra}",
         fake.url()
     )]);
-    let stderr_path = ws.path().join("stderr.log");
-    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
     let requests_before = fake.requests();
     let limited_before = fake.status_count(429);
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(support::binary())
-        .args(["run", "--config", spec.to_str().expect("utf-8 path")])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .env("ROLLCALL_NOW", NOW)
-        .env("LD_API_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("start rollcall");
-    let pid = child.id().unwrap_or_default();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = vm_hwm_kib(pid) {
-            peak = peak.max(kib);
-        }
-        tokio::select! {
-            status = child.wait() => break status.expect("wait for rollcall"),
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-        }
-    };
+    let env =
+        [("ROLLCALL_NOW", NOW), ("LD_API_TOKEN", TOKEN)].map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let (ran, peak) = support::rollcall_measured(
+        &["run", "--config", spec.to_str().expect("utf-8 path")],
+        &env,
+        ws.path(),
+    )
+    .await;
     let elapsed = started.elapsed();
     let data = match &fake.state().data {
         support::launchdarkly::Data::Generated(g) => g.clone(),
@@ -162,12 +133,12 @@ async fn run(fake: &FakeLaunchDarkly, extra: &str) -> Outcome {
     };
     Outcome {
         elapsed,
-        code: status.code().unwrap_or(-1),
+        code: ran.code,
         peak_rss_kib: peak,
         rows,
         requests: fake.requests() - requests_before,
         rate_limited: fake.status_count(429) - limited_before,
-        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+        stderr: ran.stderr,
     }
 }
 

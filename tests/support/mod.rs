@@ -253,7 +253,7 @@ pub async fn rollcall_measured(args: &[&str], env: &[(String, String)], cwd: &Pa
                     .and_then(|kb| kb.parse::<u64>().ok())
                     .unwrap_or(0);
                 peak.fetch_max(hwm, std::sync::atomic::Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         })
     };
