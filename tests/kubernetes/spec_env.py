@@ -16,7 +16,11 @@ from pathlib import Path
 import yaml
 
 # The token variable of each kind when its source names none (the kinds' `token_env` defaults).
-DEFAULT_TOKEN_ENV = {"vault_client_activity": "VAULT_TOKEN"}
+DEFAULT_TOKEN_ENV = {
+    "vault_client_activity": "VAULT_TOKEN",
+    "vision_one_inactive_accounts": "TREND_VISION_ONE_TOKEN",
+    "launchdarkly_audit_log": "LD_API_TOKEN",
+}
 
 
 def configmap_spec(rendered: Path) -> str:

@@ -82,13 +82,14 @@ def test_helm_test_pod_validates_the_default_spec(tmp_path):
 
 
 def test_secret_files_reach_rollcall(tmp_path):
-    # full-values: VAULT_TOKEN from the existing Secret, VAULT_EU_TOKEN from a mounted file.
+    # full-values: VAULT_EU_TOKEN from a mounted file; the other tokens from the existing Secret.
     docs = render("full-values.yaml")
     args, env = pod_process(docs, tmp_path, hook=True)
     assert "VAULT_EU_TOKEN_FILE" in env
-    result = start(args, {**env, "VAULT_TOKEN": DUMMY})
+    from_secret = {name: DUMMY for name in ("VAULT_TOKEN", "TREND_VISION_ONE_TOKEN", "LD_API_TOKEN")}
+    result = start(args, {**env, **from_secret})
     assert result.returncode == 0, result.stderr
-    assert "vault-prod, vault-eu" in result.stdout
+    assert "vault-prod, vault-eu, vision-one, launchdarkly" in result.stdout
 
 
 def test_a_missing_credential_fails_the_job_without_retry(tmp_path):
