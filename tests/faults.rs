@@ -144,40 +144,56 @@ async fn fake_with_rows() -> FakeVault {
     fake
 }
 
+/// Runs `faulty_item` (a `sources:` item) beside a healthy Vault source; checks the healthy one
+/// came through untouched and returns the workspace, the run and the manifest.
+async fn run_beside_healthy(
+    name: &str,
+    faulty_item: &str,
+    env: &[(&str, &str)],
+) -> (Workspace, support::Ran, serde_json::Value) {
+    let healthy = fake_with_rows().await;
+    let ws = Workspace::new();
+    let spec = ws.spec_text(&format!(
+        "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n{faulty_item}",
+        ws.reports().display(),
+        healthy.url(),
+    ));
+    let mut vars = vec![
+        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    let manifest = ws
+        .manifest()
+        .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
+    // The healthy source is untouched by its neighbour's trouble.
+    assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
+    assert_eq!(
+        csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
+        4,
+        "{name}"
+    );
+    (ws, ran, manifest)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_fault_is_retried_right_and_reported_truthfully() {
     for fault in faults() {
-        let healthy = fake_with_rows().await;
         let faulty = fake_with_rows().await;
         (fault.setup)(&faulty);
-        let ws = Workspace::new();
-        let spec = ws.spec_text(&format!(
-            "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: faulty\n    kind: vault_client_activity\n    address: {}\n{}",
-            ws.reports().display(),
-            healthy.url(),
+        let name = fault.name;
+        let item = format!(
+            "  - name: faulty\n    kind: vault_client_activity\n    address: {}\n{}",
             faulty.url(),
             fault.extra
-        ));
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &[
-                ("VAULT_TOKEN".into(), TOKEN.into()),
-                ("ROLLCALL_NOW".into(), NOW.into()),
-            ],
-            ws.path(),
-        )
-        .await;
-        let name = fault.name;
-        let manifest = ws
-            .manifest()
-            .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
-        // The healthy source is untouched by its neighbour's trouble.
-        assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
-        assert_eq!(
-            csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
-            4,
-            "{name}"
         );
+        let (ws, ran, manifest) = run_beside_healthy(name, &item, &[]).await;
         let faulty_entry = &manifest["sources"][1];
         match fault.expect {
             Expect::Complete => {
@@ -222,28 +238,14 @@ async fn every_fault_is_retried_right_and_reported_truthfully() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_refused_is_retried_then_reported() {
-    let healthy = fake_with_rows().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let ws = Workspace::new();
-    let spec = ws.spec_text(&format!(
-        "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: gone\n    kind: vault_client_activity\n    address: http://{closed}\n",
-        ws.reports().display(),
-        healthy.url(),
-    ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let item =
+        format!("  - name: gone\n    kind: vault_client_activity\n    address: http://{closed}\n");
+    let (_ws, ran, manifest) = run_beside_healthy("connection refused", &item, &[]).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
     let error = manifest["sources"][1]["error"].as_str().unwrap();
     assert!(
         error.contains("could not connect") && error.contains("4 attempt(s)"),
@@ -375,7 +377,6 @@ mod trend {
             .unwrap()
             .with_timezone(&chrono::Utc);
         for fault in cases() {
-            let healthy = fake_with_rows().await;
             let trend = FakeVisionOne::start(TREND_TOKEN, Some(now)).await;
             trend.add_account(FakeAccount::user("a", "a@example.com"));
             trend.add_account(FakeAccount::user("b", "b@example.com"));
@@ -385,34 +386,14 @@ mod trend {
                 "a@example.com",
             ));
             (fault.setup)(&trend);
-            let ws = Workspace::new();
-            let spec = ws.spec_text(&format!(
-                "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{}",
-                ws.reports().display(),
-                healthy.url(),
+            let name = fault.name;
+            let item = format!(
+                "  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{}",
                 trend.url(),
                 fault.extra
-            ));
-            let ran = rollcall(
-                &["run", "--config", spec.to_str().unwrap()],
-                &[
-                    ("VAULT_TOKEN".into(), TOKEN.into()),
-                    ("TREND_VISION_ONE_TOKEN".into(), TREND_TOKEN.into()),
-                    ("ROLLCALL_NOW".into(), NOW.into()),
-                ],
-                ws.path(),
-            )
-            .await;
-            let name = fault.name;
-            let manifest = ws
-                .manifest()
-                .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
-            assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
-            assert_eq!(
-                csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
-                4,
-                "{name}"
             );
+            let (ws, ran, manifest) =
+                run_beside_healthy(name, &item, &[("TREND_VISION_ONE_TOKEN", TREND_TOKEN)]).await;
             let entry = &manifest["sources"][1];
             let statuses = trend.log.statuses();
             match fault.expect {
@@ -544,7 +525,6 @@ mod launchdarkly {
             .unwrap()
             .timestamp_millis();
         for fault in cases() {
-            let healthy = fake_with_rows().await;
             let ld = FakeLaunchDarkly::start(LD_TOKEN).await;
             ld.set_entries(
                 (0..ENTRIES)
@@ -554,34 +534,14 @@ mod launchdarkly {
                     .collect(),
             );
             (fault.setup)(&ld);
-            let ws = Workspace::new();
-            let spec = ws.spec_text(&format!(
-                "job: faults\noutput:\n  url: {}\n{HTTP}sources:\n  - name: healthy\n    kind: vault_client_activity\n    address: {}\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n{}",
-                ws.reports().display(),
-                healthy.url(),
+            let name = fault.name;
+            let item = format!(
+                "  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n{}",
                 ld.url(),
                 fault.extra
-            ));
-            let ran = rollcall(
-                &["run", "--config", spec.to_str().unwrap()],
-                &[
-                    ("VAULT_TOKEN".into(), TOKEN.into()),
-                    ("LD_API_TOKEN".into(), LD_TOKEN.into()),
-                    ("ROLLCALL_NOW".into(), NOW.into()),
-                ],
-                ws.path(),
-            )
-            .await;
-            let name = fault.name;
-            let manifest = ws
-                .manifest()
-                .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
-            assert_eq!(manifest["sources"][0]["status"], "succeeded", "{name}");
-            assert_eq!(
-                csv_rows(&ws.object("/healthy.csv").unwrap()).len(),
-                4,
-                "{name}"
             );
+            let (ws, ran, manifest) =
+                run_beside_healthy(name, &item, &[("LD_API_TOKEN", LD_TOKEN)]).await;
             let entry = &manifest["sources"][1];
             let failures = ld.statuses().iter().filter(|s| **s != 200).count() as u64;
             assert!(failures >= fault.injected, "{name}: {:?}", ld.statuses());
