@@ -56,6 +56,9 @@ pub struct RateLimiter {
     budget: Option<Budget>,
     /// Extra random wait after a server-announced reset, so workers do not stampede.
     reset_jitter: Duration,
+    /// Longest pause a server's reset header may impose: a server clock far ahead (or a bogus
+    /// header) must not stall the run until its deadline.
+    max_pause: Duration,
     state: Mutex<State>,
 }
 
@@ -87,8 +90,15 @@ impl RateLimiter {
         Self {
             budget,
             reset_jitter: Duration::from_millis(250),
+            max_pause: Duration::from_secs(120),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Caps the pause a reset header can impose (use the HTTP policy's `backoff_max`).
+    pub fn with_max_pause(mut self, max: Duration) -> Self {
+        self.max_pause = max;
+        self
     }
 
     pub fn with_reset_jitter(mut self, jitter: Duration) -> Self {
@@ -214,7 +224,7 @@ impl RateLimiter {
         let reset = header_str(headers, "x-ratelimit-reset")?
             .parse::<u64>()
             .ok()?;
-        let wait = reset_wait(reset, now);
+        let wait = reset_wait(reset, now).min(self.max_pause);
         let mut state = self.lock();
         let quota = match state.quota {
             // A later answer of the same window: the lowest count is the latest.
@@ -315,6 +325,19 @@ mod tests {
             "{elapsed:?}"
         );
         assert_eq!(limiter.stats().requests, 20);
+    }
+
+    #[test]
+    fn a_far_away_reset_is_capped() {
+        let limiter = RateLimiter::new(None)
+            .with_reset_jitter(Duration::ZERO)
+            .with_max_pause(Duration::from_secs(30));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-route-remaining", "0".parse().unwrap());
+        // A reset a day away, as a server clock far ahead would announce.
+        h.insert("x-ratelimit-reset", "1700086400000".parse().unwrap());
+        assert_eq!(limiter.observe(&h, now), Some(Duration::from_secs(30)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -376,7 +376,7 @@ impl Fetch for LaunchDarklySource {
             q: self.q.clone(),
             resource_spec: self.resource_spec.clone(),
             request_timeout: self.request_timeout,
-            limiter: RateLimiter::new(None),
+            limiter: RateLimiter::new(None).with_max_pause(self.http.policy().max),
             schedule: Schedule::new(start_ms, end_ms, self.concurrency),
             stats: Stats::default(),
         });
