@@ -513,7 +513,7 @@ mod launchdarkly {
                 name: "a page that is not JSON",
                 setup: |f| f.state().malformed = Some((0, "{\"items\": [".into())),
                 extra: "",
-                expect: Expect::Fail("not an audit-log listing"),
+                expect: Expect::Fail("expected an audit-log listing"),
                 injected: 0,
             },
         ]

@@ -436,6 +436,58 @@ pub async fn read_limited(
     Ok(String::from_utf8_lossy(&buffer).into_owned())
 }
 
+/// Reads a whole JSON document of at most `limit` bytes (a page of a listing) into `T`.
+/// `what` names the document for errors: a body that is not it says what came instead (an
+/// HTML page from a proxy, by its title; otherwise the parse error and the body's start).
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<T, BodyError> {
+    let mut body: Vec<u8> = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::Invalid(format!(
+                "expected {what}, got more than {} MiB",
+                limit / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+        BodyError::Invalid(match html_title(&text) {
+            Some(title) => format!(
+                "expected {what}, got an HTML page (`{title}`), likely from a proxy or gateway"
+            ),
+            None => format!("expected {what}: {e}; body starts `{}`", snippet(&text)),
+        })
+    })
+}
+
+/// The title of an HTML page, or `untitled`; `None` if the body is not HTML.
+pub fn html_title(body: &str) -> Option<String> {
+    let head: String = body.chars().take(4096).collect();
+    let lower = head.to_ascii_lowercase();
+    let trimmed = lower.trim_start();
+    if !(trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html")) {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|open| {
+            let from = open + "<title>".len();
+            lower[from..]
+                .find("</title>")
+                .map(|len| &head[from..from + len])
+        })
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    Some(snippet(title.as_deref().unwrap_or("untitled")))
+}
+
 /// A short, single-line version of a body for messages.
 pub fn snippet(body: &str) -> String {
     let trimmed = body.trim();

@@ -178,3 +178,54 @@ async fn a_429_is_counted_on_the_shared_limiter_and_pauses_it() {
         (2, 1, 1)
     );
 }
+
+#[tokio::test]
+async fn read_json_names_what_came_instead() {
+    #[derive(Debug, serde::Deserialize)]
+    struct Page {
+        #[allow(dead_code)]
+        items: Vec<u32>,
+    }
+    let router = Router::new()
+        .route("/ok", get(|| async { "{\"items\":[1,2]}" }))
+        .route(
+            "/html",
+            get(|| async { "<!DOCTYPE html><html><head><title>Sign  in</title></head></html>" }),
+        )
+        .route("/cut", get(|| async { "{\"items\":[1," }))
+        .route(
+            "/big",
+            get(|| async { format!("{{\"items\":[{}1]}}", "1,".repeat(1 << 20)) }),
+        );
+    let base = serve(router).await;
+    let http = client(0);
+    let read = |path: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .send(&Call::get("t", base.join(path).unwrap()))
+                .await
+                .unwrap();
+            read_json::<Page>(response, 1 << 20, "a page").await
+        }
+    };
+    assert_eq!(read("ok").await.unwrap().items.len(), 2);
+    let message = |r: Result<Page, BodyError>| match r {
+        Err(BodyError::Invalid(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        message(read("html").await),
+        "expected a page, got an HTML page (`Sign in`), likely from a proxy or gateway"
+    );
+    let cut = message(read("cut").await);
+    assert!(
+        cut.starts_with("expected a page: EOF") && cut.contains("`{\"items\":[1,`"),
+        "{cut}"
+    );
+    assert_eq!(
+        message(read("big").await),
+        "expected a page, got more than 1 MiB"
+    );
+}

@@ -11,12 +11,12 @@ use super::{check_env_name, parse_base_url};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems, Secret};
 use crate::http::{
-    BodyError, Budget, Call, HttpClient, HttpError, RateLimiter, join_path, snippet,
+    BodyError, Budget, Call, HttpClient, HttpError, RateLimiter, html_title, join_path, read_json,
+    snippet,
 };
 use crate::report::manifest::Window;
 use crate::time::{RunClock, rfc3339_seconds};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
-use futures::StreamExt;
 use reqwest::header::HeaderValue;
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -1010,33 +1010,14 @@ impl VisionOneSource {
     }
 }
 
-/// Reads one page as JSON; a body that is not the documented envelope is an error naming what
-/// came instead.
+/// Reads one page; a body that is not the documented envelope is an error naming what came.
 async fn read_page<T: DeserializeOwned>(response: reqwest::Response) -> Result<Page<T>, BodyError> {
-    let mut body: Vec<u8> = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_PAGE_BYTES {
-            return Err(BodyError::Invalid(format!(
-                "a page is larger than {} MiB; that is not a list page",
-                MAX_PAGE_BYTES / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        let text = String::from_utf8_lossy(&body);
-        BodyError::Invalid(match html_title(&text) {
-            Some(title) => format!(
-                "expected a JSON page, got an HTML page (`{title}`), likely from a proxy or gateway"
-            ),
-            None => format!(
-                "expected a JSON page with `items` and `nextLink`: {e}; body starts `{}`",
-                snippet(&text)
-            ),
-        })
-    })
+    read_json(
+        response,
+        MAX_PAGE_BYTES,
+        "a JSON page with `items` and `nextLink`",
+    )
+    .await
 }
 
 /// Trend's error document (`{"error": {"code", "message"}}`), an HTML page's title, or the
@@ -1064,27 +1045,6 @@ pub fn trend_error_detail(body: &str) -> String {
         Some(title) => format!("an HTML page (`{title}`), likely from a proxy or gateway"),
         None => format!("body `{}`", snippet(body)),
     }
-}
-
-/// The title of an HTML page, or its first text when it has none; `None` if not HTML.
-fn html_title(body: &str) -> Option<String> {
-    let head: String = body.chars().take(4096).collect();
-    let lower = head.to_ascii_lowercase();
-    let trimmed = lower.trim_start();
-    if !(trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html")) {
-        return None;
-    }
-    let title = lower
-        .find("<title>")
-        .and_then(|open| {
-            let from = open + "<title>".len();
-            lower[from..]
-                .find("</title>")
-                .map(|len| &head[from..from + len])
-        })
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|t| !t.is_empty());
-    Some(snippet(title.as_deref().unwrap_or("untitled")))
 }
 
 #[cfg(test)]

@@ -25,12 +25,13 @@ use super::{Fetch, Plan, Source, SourceContext, SourceError, SourceOutput};
 use super::{check_env_name, parse_base_url};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems, Secret};
-use crate::http::{BodyError, Call, HttpClient, HttpError, RateLimiter, join_path, snippet};
+use crate::http::{
+    BodyError, Call, HttpClient, HttpError, RateLimiter, join_path, read_json, snippet,
+};
 use crate::report::manifest::Window;
 use crate::time::RunClock;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use entry::{Entry, Listing};
-use futures::StreamExt;
 use merge::{Msg, OrderedWriter};
 use paging::Cursor;
 use reqwest::header::HeaderValue;
@@ -636,25 +637,7 @@ fn hint(error: &HttpError) -> &'static str {
 
 /// Reads one listing, whole (a page is small), and checks the fields the report needs.
 async fn read_listing(response: reqwest::Response) -> Result<Vec<Entry>, BodyError> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(BodyError::Invalid(format!(
-                "the answer is larger than {} MiB, which no page of {LIMIT} entries is",
-                BODY_LIMIT / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
-        let start = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        BodyError::Invalid(format!(
-            "the answer is not an audit-log listing ({e}); it starts `{}`",
-            snippet(&start)
-        ))
-    })?;
+    let listing: Listing = read_json(response, BODY_LIMIT, "an audit-log listing").await?;
     for entry in &listing.items {
         entry.check().map_err(BodyError::Invalid)?;
     }
