@@ -14,7 +14,7 @@ use rollcall::time::Month;
 use std::time::{Duration, Instant};
 use support::launchdarkly::{FakeLaunchDarkly, Generated};
 use support::vault::{Activity, FakeVault, Version};
-use support::vision_one::{Event, FakeAccount, FakeVisionOne, Limit};
+use support::vision_one::benchmark_tenant;
 use support::{Workspace, csv_rows, rollcall_measured};
 
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -63,37 +63,6 @@ async fn vault(now: DateTime<Utc>) -> (FakeVault, u64) {
     (fake, VAULT_CLIENTS + 11 * VAULT_CHURN)
 }
 
-async fn trend(now: DateTime<Utc>) -> FakeVisionOne {
-    let fake = FakeVisionOne::start(TREND_TOKEN, Some(now)).await;
-    {
-        let mut state = fake.state();
-        state.latency = Duration::from_millis(20);
-        state.limit = Some(Limit {
-            requests: 500,
-            per: Duration::from_secs(60),
-            retry_after: false,
-        });
-        for i in 0..TREND_ACCOUNTS {
-            state.accounts.push(FakeAccount::user(
-                &format!("acct-{i:06}"),
-                &format!("user{i}@example.com"),
-            ));
-        }
-        let active = TREND_ACCOUNTS - TREND_INACTIVE;
-        let step = (89 * 86_400) / TREND_EVENTS as i64;
-        for e in 0..TREND_EVENTS {
-            let i = e % active;
-            let at = now - chrono::Duration::seconds(60 + step * e as i64);
-            state.events.push(Event::logon_of(
-                at,
-                &format!("acct-{i:06}"),
-                &format!("user{i}@example.com"),
-            ));
-        }
-    }
-    fake
-}
-
 /// Entries generated from their index (not stored), spread over the 30-day window.
 async fn launchdarkly(now: DateTime<Utc>) -> (FakeLaunchDarkly, u64) {
     let fake = FakeLaunchDarkly::start(LD_TOKEN).await;
@@ -115,7 +84,14 @@ async fn run() {
         .expect("valid NOW")
         .with_timezone(&Utc);
     let (vault, vault_clients) = vault(now).await;
-    let trend = trend(now).await;
+    let trend = benchmark_tenant(
+        TREND_TOKEN,
+        now,
+        TREND_ACCOUNTS,
+        TREND_INACTIVE,
+        TREND_EVENTS,
+    )
+    .await;
     let (ld, ld_entries) = launchdarkly(now).await;
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(

@@ -14,7 +14,7 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
-use support::vision_one::{Event, FakeAccount, FakeVisionOne, Limit, TimeForm};
+use support::vision_one::benchmark_tenant;
 use support::{Workspace, csv_rows, rollcall};
 
 const TOKEN: &str = "bench-vision-one-token";
@@ -47,42 +47,7 @@ async fn scenario(events: usize) {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
         .expect("valid NOW")
         .with_timezone(&Utc);
-    let fake = FakeVisionOne::start(TOKEN, Some(now)).await;
-    {
-        let mut state = fake.state();
-        state.latency = LATENCY;
-        state.limit = Some(Limit {
-            requests: LIMIT,
-            per: MINUTE,
-            retry_after: false,
-        });
-        for i in 0..ACCOUNTS {
-            state.accounts.push(FakeAccount::user(
-                &format!("4d5d11b1-84d3-403f-8bfd-{i:012x}"),
-                &format!("user{i}@example.com"),
-            ));
-        }
-        let active = ACCOUNTS - INACTIVE;
-        // Spread over the 90-day window, a few seconds apart, every active user many times.
-        let step = (89 * 86_400) / events as i64;
-        for e in 0..events {
-            let i = e % active;
-            let at = now - chrono::Duration::seconds(60 + step * e as i64);
-            let form = if e % 3 == 0 {
-                TimeForm::Fraction
-            } else {
-                TimeForm::Zulu
-            };
-            state.events.push(
-                Event::logon_of(
-                    at,
-                    &format!("4d5d11b1-84d3-403f-8bfd-{i:012x}"),
-                    &format!("user{i}@example.com"),
-                )
-                .form(form),
-            );
-        }
-    }
+    let fake = benchmark_tenant(TOKEN, now, ACCOUNTS, INACTIVE, events).await;
     let ws = Workspace::new();
     let spec = ws.spec(&[format!(
         "  - name: vision-one\n    kind: vision_one_inactive_accounts\n    base_url: {}\n",

@@ -1160,6 +1160,49 @@ pub const DEMO_TOKEN: &str = "demo-vision-one-token";
 /// invited, disabled), SAML group mappings, API-key activity, log-offs and failed attempts.
 /// Returns the fake, its `sources:` list item and the environment it needs. Times are relative
 /// to the system clock, so run the demo without `ROLLCALL_NOW`.
+/// The benchmark tenant: `accounts` accounts, the last `inactive` of them with no logon, and
+/// `events` logons of the others spread over the 90-day window (a third with fractional
+/// seconds), served with 20 ms latency under Trend's 500 requests a minute.
+pub async fn benchmark_tenant(
+    token: &str,
+    now: DateTime<Utc>,
+    accounts: usize,
+    inactive: usize,
+    events: usize,
+) -> FakeVisionOne {
+    let fake = FakeVisionOne::start(token, Some(now)).await;
+    {
+        let mut state = fake.state();
+        state.latency = Duration::from_millis(20);
+        state.limit = Some(Limit {
+            requests: 500,
+            per: Duration::from_secs(60),
+            retry_after: false,
+        });
+        let id = |i: usize| format!("4d5d11b1-84d3-403f-8bfd-{i:012x}");
+        for i in 0..accounts {
+            state
+                .accounts
+                .push(FakeAccount::user(&id(i), &format!("user{i}@example.com")));
+        }
+        let active = accounts - inactive;
+        let step = (89 * 86_400) / events.max(1) as i64;
+        for e in 0..events {
+            let i = e % active;
+            let at = now - chrono::Duration::seconds(60 + step * e as i64);
+            let form = if e % 3 == 0 {
+                TimeForm::Fraction
+            } else {
+                TimeForm::Zulu
+            };
+            state
+                .events
+                .push(Event::logon_of(at, &id(i), &format!("user{i}@example.com")).form(form));
+        }
+    }
+    fake
+}
+
 pub async fn demo() -> (FakeVisionOne, String, Vec<(String, String)>) {
     let now = Utc::now();
     let fake = FakeVisionOne::start(DEMO_TOKEN, None).await;

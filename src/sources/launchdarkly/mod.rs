@@ -24,7 +24,7 @@ pub use entry::{COLUMNS, LIMIT};
 use super::{Fetch, Plan, Source, SourceContext, SourceError, SourceOutput};
 use super::{check_env_name, parse_base_url};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
-use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems, Secret};
+use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems};
 use crate::http::{
     BodyError, Call, HttpClient, HttpError, RateLimiter, join_path, read_json, snippet,
 };
@@ -276,7 +276,6 @@ impl LaunchDarklySpec {
             url: join_path(&base, AUDIT_LOG_PATH),
             token_env: self.token_env.clone(),
             token: header,
-            secret: token,
             http: shared.clone(),
             window: self.window_spec(),
             q: self.q.clone(),
@@ -292,10 +291,8 @@ pub struct LaunchDarklySource {
     name: String,
     url: Url,
     token_env: String,
-    /// `Authorization` value, marked sensitive so no log or Debug shows it.
+    /// `Authorization` value, marked sensitive: its Debug prints `Sensitive`, never the token.
     token: HeaderValue,
-    /// Kept for its redacting Debug; the header above is what is sent.
-    secret: Secret,
     http: HttpClient,
     window: WindowSpec,
     q: Option<String>,
@@ -309,7 +306,7 @@ impl std::fmt::Debug for LaunchDarklySource {
         f.debug_struct("LaunchDarklySource")
             .field("name", &self.name)
             .field("url", &self.url.as_str())
-            .field("token", &self.secret)
+            .field("token", &self.token)
             .field("window", &self.window)
             .field("q", &self.q)
             .field("spec", &self.resource_spec)
