@@ -475,3 +475,38 @@ async fn non_utf8_bytes_fail_the_source_naming_the_line() {
     assert!(error.contains("2026-11, line 2"), "{error}");
     assert!(ws.object("/vault-test.csv").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_exports_itself_and_its_children_only() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for (id, ns) in [
+        ("root-client", ""),
+        ("team", "admin/team/"),
+        ("child", "admin/team/ci/"),
+        ("other", "admin/other/"),
+    ] {
+        let mut a = Activity::entity(id, mid(current()));
+        a.namespace_path = ns.to_owned();
+        fake.add(current(), a);
+    }
+    let (ws, ran) = run_vault(&fake, "    namespace: admin/team\n", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let mut ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["child", "team"]);
+
+    // Before 1.18 the endpoint lives only in the root namespace.
+    let old = FakeVault::start(TOKEN, Version::V1_17).await;
+    old.add(current(), Activity::entity("a", mid(current())));
+    let (ws, ran) = run_vault(&old, "    namespace: admin\n", &[]).await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("404") && error.contains("unsupported path"),
+        "{error}"
+    );
+}

@@ -306,6 +306,13 @@ impl VaultSource {
                         .unwrap_or_default()
                 )))
             }
+            Err(e @ HttpError::Status { status, .. })
+                if status == StatusCode::NOT_FOUND && self.namespace.is_some() =>
+            {
+                Err(SourceError::Data(format!(
+                    "export of {month}: {e}; before Vault 1.18 the export exists only in the root namespace: remove `namespace` (and VAULT_NAMESPACE) for such a Vault"
+                )))
+            }
             Err(e) => Err(SourceError::Data(format!("export of {month}: {e}"))),
         }
     }

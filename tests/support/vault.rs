@@ -365,6 +365,19 @@ fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>
         return json_error(StatusCode::BAD_REQUEST, "start_time is later than end_time");
     }
     let format = query.get("format").map(String::as_str).unwrap_or("json");
+    // 1.18+ filters to the requested namespace and its children; before 1.18 the path exists
+    // only in the root namespace.
+    let namespace = headers
+        .get("x-vault-namespace")
+        .and_then(|v| v.to_str().ok())
+        .map(|ns| format!("{}/", ns.trim_matches('/')))
+        .filter(|ns| ns != "/");
+    if namespace.is_some() && !modern {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "1 error occurred:\n\t* unsupported path\n\n",
+        );
+    }
     // Segment keys are month starts; inclusive range check, no normalisation of `start`.
     let selected: Vec<Month> = state
         .months
@@ -376,7 +389,10 @@ fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>
     let mut lines: Vec<Vec<u8>> = Vec::new();
     for month in &selected {
         for activity in &state.months[month] {
-            if seen.insert(activity.client_id.clone()) {
+            let in_namespace = namespace
+                .as_ref()
+                .is_none_or(|ns| activity.namespace_path.starts_with(ns.as_str()));
+            if in_namespace && seen.insert(activity.client_id.clone()) {
                 lines.push(activity.line(state.version).into_bytes());
             }
         }
