@@ -509,4 +509,5 @@ async fn a_namespace_exports_itself_and_its_children_only() {
         error.contains("404") && error.contains("unsupported path"),
         "{error}"
     );
+    assert!(error.contains("only in the root namespace"), "{error}");
 }
