@@ -362,8 +362,7 @@ pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
 fn yaml_error(problems: &mut Problems<'_>, error: &serde_path_to_error::Error<serde_yaml::Error>) {
     let inner = error.inner();
     let mut message = inner.to_string();
-    // serde_yaml appends the location of the enclosing item and may prefix a path of its own;
-    // the path tracked here and the key's own line are more useful.
+    // serde_yaml appends a location; the one chosen below replaces it.
     if let Some((m, _)) = message.rsplit_once(" at line ") {
         message = m.to_owned();
     }
@@ -371,20 +370,25 @@ fn yaml_error(problems: &mut Problems<'_>, error: &serde_path_to_error::Error<se
     if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
         message = rest.to_owned();
     }
-    match locate::locate(problems.text, &key) {
-        Some((line, column)) if !key.is_root() => {
-            problems.add_at(key.to_string(), Some(line), Some(column), message)
-        }
-        _ => {
-            let location = inner.location();
-            problems.add_at(
-                key.to_string(),
-                location.as_ref().map(|l| l.line()),
-                location.as_ref().map(|l| l.column()),
-                message,
-            )
-        }
-    }
+    // Our type names mean nothing to the user.
+    message = message.replace(
+        "struct RawSpec",
+        "a mapping with `job`, `output`, `sources` and the other top-level keys",
+    );
+    // serde_yaml places data errors at the enclosing item, the key's own line is better; a
+    // syntax error (a tab, an unclosed quote) lies after the key it interrupted, at its own place.
+    let at_key = locate::locate(problems.text, &key).filter(|_| !key.is_root());
+    let at_error = inner.location().map(|l| (l.line(), l.column()));
+    let place = match (at_key, at_error) {
+        (Some(k), Some(e)) => Some(k.max(e)),
+        (k, e) => k.or(e),
+    };
+    problems.add_at(
+        key.to_string(),
+        place.map(|p| p.0),
+        place.map(|p| p.1),
+        message,
+    )
 }
 
 /// Names used in object keys and logs: short, and safe in any object store and file system.
