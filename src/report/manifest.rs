@@ -78,7 +78,7 @@ pub struct SourceEntry {
     /// The thresholds the reports were computed with (`inactive_days`, `roll_off_months`...).
     pub thresholds: BTreeMap<String, serde_json::Value>,
     /// Facts found while fetching that a consumer may act on (`months_over_licence`...).
-    pub findings: BTreeMap<String, serde_json::Value>,
+    pub findings: serde_json::Map<String, serde_json::Value>,
     pub reports: Vec<ReportEntry>,
     pub error: Option<String>,
     /// The source failed because its credential was refused (drives exit code 2).
