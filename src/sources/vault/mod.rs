@@ -10,7 +10,6 @@ mod clients;
 mod export;
 mod spec;
 
-pub use api::{ExportRecord, RawTime};
 pub use export::ExportParser;
 pub use spec::VaultSpec;
 

@@ -208,7 +208,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::vision_one::cutoff;
+    use crate::sources::vision_one::spec::cutoff;
     use crate::time::rfc3339_seconds;
 
     fn t(text: &str) -> DateTime<Utc> {

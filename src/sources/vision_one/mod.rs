@@ -11,22 +11,19 @@ mod attribution;
 mod scan;
 mod spec;
 
-pub use api::{
-    ACCOUNTS_PATH, AUDIT_PATH, Account, AuditEntry, LOGON_FILTER, LogonResult, PAGE_SIZE,
-    RETENTION, RETENTION_MARGIN, parse_logged_time, rebase_next_link, trend_error_detail,
-};
-pub use attribution::{Decision, MatchedBy, decide};
-pub use spec::{RateLimitSpec, Region, VisionOneSpec, cutoff, paced, scan_window};
+pub use spec::{RateLimitSpec, Region, VisionOneSpec};
 
 use crate::config::Secret;
 use crate::http::{HttpClient, RateLimiter, join_path};
 use crate::sources::{Fetch, SourceContext, SourceError, SourceOutput};
 use crate::time::rfc3339_seconds;
-use attribution::{Logons, attribute};
+use api::{ACCOUNTS_PATH, AUDIT_PATH, Account, AuditEntry, LOGON_FILTER, PAGE_SIZE};
+use attribution::{Decision, Logons, attribute, decide};
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use scan::{ACCOUNTS, AUDIT};
 use serde::Serialize;
+use spec::{cutoff, scan_window};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
