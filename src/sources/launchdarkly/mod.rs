@@ -1,6 +1,6 @@
 //! LaunchDarkly audit log: every entry of a time window, exactly once, newest first.
 //!
-//! API facts: the LaunchDarkly audit-log section of `docs/reference/`; the design, with figures, in
+//! API facts: `docs/reference/launchdarkly.md`; the design, with figures, in
 //! `docs/sources/launchdarkly.md`. In short:
 //!
 //! - the window is cut into disjoint time ranges that workers page concurrently

@@ -1,7 +1,7 @@
 //! HashiCorp Vault client activity: one export per calendar month, the month each client was
 //! last active, when it rolls off the trailing window, and a forecast of the client count.
 //!
-//! API facts: the activity export section of `docs/reference/`. The export is NDJSON, parsed
+//! API facts: `docs/reference/vault.md`. The export is NDJSON, parsed
 //! line by line as it streams ([`export`]); memory grows with distinct clients
 //! ([`clients`]), never with bytes fetched.
 

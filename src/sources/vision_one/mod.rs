@@ -1,7 +1,7 @@
 //! Trend Vision One inactive accounts: every IAM account, one paged scan of the logon events in
 //! the window, and for each account its latest logon, a decision and the reason for it.
 //!
-//! API facts: the Trend Vision One section of `docs/reference/`. The old script queried the audit log
+//! API facts: `docs/reference/vision-one.md`. The old script queried the audit log
 //! once per user and flagged a user `Remove` whenever its query failed; here the logons of the
 //! whole window come from one scan, and if any page cannot be fetched the source fails and
 //! writes nothing, so an error can never turn into a removal request.
