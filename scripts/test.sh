@@ -20,6 +20,7 @@ export S3S_FS=$tools/bin/s3s-fs
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "module layering (no module uses one above it)" && scripts/check-layering.sh
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings

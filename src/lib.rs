@@ -2,11 +2,12 @@
 //! and must audit. It reads one YAML job spec, fetches every source concurrently, writes CSV reports
 //! and a run manifest to object storage, and tells the truth in its exit code.
 //!
-//! Data flows one way: [`config`] → [`run`] → each source in [`sources`] (using [`http`], emitting
+//! Data flows one way: [`job`] → [`run`] → each source in [`sources`] (using [`http`], emitting
 //! rows) → [`report`] (CSV bytes) → [`output`] (object store).
 
 pub mod config;
 pub mod http;
+pub mod job;
 pub mod logging;
 pub mod output;
 pub mod report;

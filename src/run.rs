@@ -6,8 +6,9 @@
 //! tell the truth at the end). Cancellation (SIGTERM, SIGINT) drops in-flight work; unfinished
 //! uploads are aborted and no manifest is written, so nothing looks complete that is not.
 
-use crate::config::{self, ConfigError, Environment, JobSpec};
+use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
+use crate::job::{self, JobSpec};
 use crate::output::{KeyValues, Output, OutputError};
 use crate::report::manifest::{
     Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
@@ -127,7 +128,7 @@ pub struct RunSummary {
 
 /// Checks the spec and the environment for every selected source; fetches nothing.
 pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
-    let mut spec = config::load(&options.config)?;
+    let mut spec = job::load(&options.config)?;
     select_sources(&mut spec, options)?;
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
@@ -360,10 +361,7 @@ async fn run_source(
             .await
             .map(|metas| (metas, out.findings)),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(SourceError::Data(format!(
-            "did not finish within its deadline of {}; raise `timeout` on the source or `source_timeout`",
-            humantime::format_duration(deadline)
-        ))),
+        Err(_) => Err(SourceError::Deadline(deadline)),
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {

@@ -326,7 +326,7 @@ proptest! {
 
     #[test]
     fn the_parser_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
-        let _ = rollcall::config::parse(&text);
+        let _ = rollcall::job::parse(&text);
     }
 
     #[test]
@@ -339,6 +339,6 @@ proptest! {
             chars[at] = c;
         }
         let text: String = chars.into_iter().collect();
-        let _ = rollcall::config::parse(&text);
+        let _ = rollcall::job::parse(&text);
     }
 }

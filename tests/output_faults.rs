@@ -10,8 +10,7 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
-use rollcall::config::OutputSpec;
-use rollcall::output::{KeyValues, MIN_PART_SIZE, Output};
+use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputSpec};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -642,7 +642,7 @@ async fn the_request_budget_is_never_exceeded() {
     assert!(elapsed >= Duration::from_secs(3), "{elapsed:?}");
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
     assert_eq!(findings["requests"], 12);
-    assert_eq!(findings["rate_limit_waits"], 0);
+    assert_eq!(findings["rate_limit_pauses"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -666,7 +666,7 @@ async fn a_429_without_retry_after_is_backed_off_then_retried() {
     assert_eq!(statuses, [429, 429, 200]);
     assert_eq!(cleanup(&ws).len(), 1);
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
-    assert_eq!(findings["rate_limit_waits"], 2);
+    assert_eq!(findings["rate_limit_pauses"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

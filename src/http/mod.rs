@@ -7,8 +7,8 @@
 
 pub mod ratelimit;
 pub mod retry;
+mod spec;
 
-use crate::config::HttpSpec;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 pub use ratelimit::{Budget, InFlight, LimiterStats, RateLimiter};
 pub use retry::{RetryPolicy, Verdict};
+pub use spec::HttpSpec;
 
 /// Most of an error body kept for interpretation; enough for any JSON error document.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -537,28 +538,6 @@ pub fn join_path(base: &Url, path: &str) -> Url {
     let prefix = base.path().trim_end_matches('/');
     url.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
     url
-}
-
-/// Plain http is only allowed to loopback, or when the spec says so: a token must not cross a
-/// network in clear text by accident.
-pub fn check_scheme(url: &Url, allow_http: bool) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_http || is_loopback(url) => Ok(()),
-        "http" => Err(format!(
-            "`{url}` is plain http to a host that is not loopback; use https, or set `allow_http: true` on this source"
-        )),
-        other => Err(format!("`{url}` has scheme `{other}`; use https")),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -148,15 +148,6 @@ async fn connection_refused_is_retried_then_reported() {
 }
 
 #[test]
-fn plain_http_only_to_loopback_unless_allowed() {
-    assert!(check_scheme(&Url::parse("http://127.0.0.1:8200").unwrap(), false).is_ok());
-    assert!(check_scheme(&Url::parse("http://localhost:8200").unwrap(), false).is_ok());
-    assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), false).is_err());
-    assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), true).is_ok());
-    assert!(check_scheme(&Url::parse("ftp://x").unwrap(), true).is_err());
-}
-
-#[test]
 fn join_path_keeps_the_base_prefix() {
     let base = Url::parse("https://h/prefix/").unwrap();
     assert_eq!(join_path(&base, "/v1/x").as_str(), "https://h/prefix/v1/x");

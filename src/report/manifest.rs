@@ -1,14 +1,14 @@
 //! The run manifest: written last, after every report, so consumers can trigger on it.
 //!
-//! Schema version 1. Fields are only ever added; a field's meaning never changes within a
-//! version. Documented in `docs/manifest.md`.
+//! Schema version 2 (see `docs/manifest.md` for what changed from 1). Fields are only ever
+//! added within a version; a field's meaning never changes within one.
 
 use super::ReportMeta;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +78,7 @@ pub struct SourceEntry {
     /// The thresholds the reports were computed with (`inactive_days`, `roll_off_months`...).
     pub thresholds: BTreeMap<String, serde_json::Value>,
     /// Facts found while fetching that a consumer may act on (`months_over_licence`...).
-    pub findings: BTreeMap<String, serde_json::Value>,
+    pub findings: serde_json::Map<String, serde_json::Value>,
     pub reports: Vec<ReportEntry>,
     pub error: Option<String>,
     /// The source failed because its credential was refused (drives exit code 2).

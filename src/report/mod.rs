@@ -10,6 +10,28 @@ use crate::output::{ObjectWriter, OutputError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// `reports:` in the job spec: options shared by every CSV report.
+#[derive(Debug, serde::Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Prefix cells starting with `=`, `+`, `-`, `@`, tab or CR with `'` so spreadsheets never
+    /// run them as formulas. On by default.
+    #[serde(default = "yes")]
+    pub formula_escape: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        Self {
+            formula_escape: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// Encoded rows are handed to the output in chunks of about this size.
 const FLUSH_BYTES: usize = 256 * 1024;
 

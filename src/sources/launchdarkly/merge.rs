@@ -151,8 +151,7 @@ impl<'a> OrderedWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OutputSpec;
-    use crate::output::{KeyValues, Output};
+    use crate::output::{KeyValues, Output, OutputSpec};
     use object_store::memory::InMemory;
     use object_store::path::Path as ObjectPath;
     use object_store::{ObjectStore, ObjectStoreExt};

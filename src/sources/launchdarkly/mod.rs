@@ -1,6 +1,6 @@
 //! LaunchDarkly audit log: every entry of a time window, exactly once, newest first.
 //!
-//! API facts: `../shared/reference/launchdarkly-audit-log.md`; the design, with figures, in
+//! API facts: `docs/reference/launchdarkly.md`; the design, with figures, in
 //! `docs/sources/launchdarkly.md`. In short:
 //!
 //! - the window is cut into disjoint time ranges that workers page concurrently
@@ -14,31 +14,28 @@
 //! - rows stream to the report in order; rows of ranges whose turn has not come wait in
 //!   temporary files ([`merge`]), so memory does not grow with the number of entries.
 
+mod api;
 mod entry;
 mod merge;
 mod paging;
 mod schedule;
+mod spec;
 
+pub use api::{API_VERSION, DEFAULT_BASE_URL};
 pub use entry::{COLUMNS, LIMIT};
+pub use spec::{LaunchDarklySpec, parse_instant};
 
-use super::{Fetch, Plan, Source, SourceContext, SourceError, SourceOutput};
-use super::{check_env_name, parse_base_url};
-use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
-use crate::config::{ConfigError, Environment, HttpSpec, KeyPath, Problems};
-use crate::http::{
-    BodyError, Call, HttpClient, HttpError, RateLimiter, join_path, read_json, snippet,
-};
-use crate::report::manifest::Window;
-use crate::time::RunClock;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use entry::{Entry, Listing};
+use crate::http::{Call, HttpClient, RateLimiter, snippet};
+use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
+use chrono::{DateTime, SecondsFormat};
+use entry::Entry;
 use merge::{Msg, OrderedWriter};
 use paging::Cursor;
+use reqwest::Url;
 use reqwest::header::HeaderValue;
-use reqwest::{StatusCode, Url};
 use schedule::Schedule;
-use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
+use serde::Serialize;
+use spec::WindowSpec;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,245 +43,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-/// LaunchDarkly's commercial instance; federal: `https://app.launchdarkly.us`, EU:
-/// `https://app.eu.launchdarkly.com`.
-pub const DEFAULT_BASE_URL: &str = "https://app.launchdarkly.com";
-const AUDIT_LOG_PATH: &str = "api/v2/auditlog";
-/// The only version the API still accepts; set explicitly so a token's own default version
-/// cannot change the answers.
-pub const API_VERSION: &str = "20240415";
-const DEFAULT_LOOKBACK: Duration = Duration::from_secs(30 * 24 * 3600);
-const MAX_LOOKBACK: Duration = Duration::from_secs(3650 * 24 * 3600);
-/// More concurrent requests buy nothing but 429s: the rate limit is per account.
-const MAX_CONCURRENCY: usize = 16;
-/// A page is 20 entries; anything near this size is not an audit-log page.
-const BODY_LIMIT: usize = 8 * 1024 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Dates of tie bursts listed in the findings (their count is always complete).
 const LISTED_BURSTS: usize = 100;
-
-/// `kind: launchdarkly_audit_log`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LaunchDarklySpec {
-    /// Unique name of this source; used in object keys and logs.
-    pub name: String,
-    /// API base URL. Default `https://app.launchdarkly.com`; federal instance
-    /// `https://app.launchdarkly.us`, EU instance `https://app.eu.launchdarkly.com`.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// Environment variable holding the access token (or `<it>_FILE` naming a file). Default
-    /// `LD_API_TOKEN`. Sent as `Authorization: <token>`, without `Bearer`.
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// How far back from `end` the window reaches. Default `30d`; not with `start`.
-    #[serde(default, deserialize_with = "deserialize_optional_duration")]
-    pub lookback: Option<Duration>,
-    /// First instant of the window (included): RFC 3339, or a date for UTC midnight.
-    #[serde(default, deserialize_with = "deserialize_optional_instant")]
-    pub start: Option<DateTime<Utc>>,
-    /// End of the window (excluded): RFC 3339, or a date for UTC midnight. Default: the run's
-    /// "now".
-    #[serde(default, deserialize_with = "deserialize_optional_instant")]
-    pub end: Option<DateTime<Utc>>,
-    /// Text search passed to the API as `q` (full or partial resource name).
-    #[serde(default)]
-    pub q: Option<String>,
-    /// Resource specifier passed to the API as `spec`, e.g. `proj/*:env/production:flag/*`.
-    #[serde(default, rename = "spec")]
-    pub resource_spec: Option<String>,
-    /// Time ranges fetched at once, 1 to 16. Default 4: the rate limit is shared with every
-    /// other integration of the account.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Allow plain `http://` to a host that is not loopback.
-    #[serde(default)]
-    pub allow_http: bool,
-    /// Time allowed for one page request. Default 60s.
-    #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "deserialize_duration"
-    )]
-    pub request_timeout: Duration,
-    /// Deadline of this source's whole fetch. Default: the job's `source_timeout`.
-    #[serde(default, deserialize_with = "deserialize_optional_duration")]
-    pub timeout: Option<Duration>,
-}
-
-fn default_token_env() -> String {
-    "LD_API_TOKEN".to_owned()
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-
-fn deserialize_optional_instant<'de, D: Deserializer<'de>>(
-    de: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
-    Option::<String>::deserialize(de)?
-        .map(|text| parse_instant(&text).map_err(serde::de::Error::custom))
-        .transpose()
-}
-
-/// RFC 3339, or `YYYY-MM-DD` meaning midnight UTC.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    let trimmed = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(trimmed) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Some(t) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        return Ok(t.and_utc());
-    }
-    Err(format!(
-        "`{text}` is not a time; write it as RFC 3339 (`2026-10-01T00:00:00Z`) or a UTC date (`2026-10-01`)"
-    ))
-}
-
-/// The window settings, resolved against the run's clock when needed.
-#[derive(Debug, Clone, Copy)]
-struct WindowSpec {
-    lookback: Option<Duration>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-}
-
-impl WindowSpec {
-    /// `[start, end)`.
-    fn resolve(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let end = self.end.unwrap_or(now);
-        let start = self.start.unwrap_or_else(|| {
-            let lookback = self.lookback.unwrap_or(DEFAULT_LOOKBACK).min(MAX_LOOKBACK);
-            end - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::days(30))
-        });
-        (start, end)
-    }
-}
-
-impl LaunchDarklySpec {
-    fn window_spec(&self) -> WindowSpec {
-        WindowSpec {
-            lookback: self.lookback,
-            start: self.start,
-            end: self.end,
-        }
-    }
-
-    pub(super) fn validate(&self, at: &KeyPath, problems: &mut Problems<'_>) {
-        check_env_name(problems, &at.key("token_env"), &self.token_env);
-        if let Some(url) = &self.base_url
-            && let Err(message) = parse_base_url(url, self.allow_http)
-        {
-            problems.add(&at.key("base_url"), message);
-        }
-        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            problems.add(
-                &at.key("concurrency"),
-                format!(
-                    "must be between 1 and {MAX_CONCURRENCY}; the rate limit is shared by the whole account, so more only brings 429s"
-                ),
-            );
-        }
-        if let Some(lookback) = self.lookback {
-            if self.start.is_some() {
-                problems.add(
-                    &at.key("lookback"),
-                    "set either `lookback` or `start`, not both",
-                );
-            } else if lookback < Duration::from_millis(1) || lookback > MAX_LOOKBACK {
-                problems.add(&at.key("lookback"), "must be between 1ms and 3650d");
-            }
-        }
-        if let (Some(start), Some(end)) = (self.start, self.end)
-            && start >= end
-        {
-            problems.add(&at.key("end"), "must be later than `start`");
-        }
-        for (key, value) in [("q", &self.q), ("spec", &self.resource_spec)] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                problems.add(
-                    &at.key(key),
-                    "must not be empty; leave it out to export every entry",
-                );
-            }
-        }
-        if self.request_timeout < Duration::from_secs(1) {
-            problems.add(&at.key("request_timeout"), "must be at least 1s");
-        }
-    }
-
-    pub(super) fn plan(&self, clock: &RunClock) -> Plan {
-        let (start, end) = self.window_spec().resolve(clock.now());
-        let mut thresholds = BTreeMap::new();
-        thresholds.insert("page_size".into(), (LIMIT as u64).into());
-        thresholds.insert("concurrency".into(), (self.concurrency as u64).into());
-        thresholds.insert("api_version".into(), API_VERSION.into());
-        if self.start.is_none() {
-            let lookback = self.lookback.unwrap_or(DEFAULT_LOOKBACK);
-            thresholds.insert(
-                "lookback".into(),
-                humantime::format_duration(lookback).to_string().into(),
-            );
-        }
-        if let Some(q) = &self.q {
-            thresholds.insert("q".into(), q.clone().into());
-        }
-        if let Some(spec) = &self.resource_spec {
-            thresholds.insert("spec".into(), spec.clone().into());
-        }
-        Plan {
-            window: Some(Window { start, end }),
-            thresholds,
-        }
-    }
-
-    pub(super) fn prepare(
-        &self,
-        env: &Environment,
-        shared: &HttpClient,
-        _http: &HttpSpec,
-    ) -> Result<LaunchDarklySource, ConfigError> {
-        let fail = |message: String| ConfigError::Source {
-            source_name: self.name.clone(),
-            message,
-        };
-        let base = self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let base =
-            parse_base_url(base, self.allow_http).map_err(|m| fail(format!("base_url {m}")))?;
-        let token = env.secret(&self.name, &self.token_env)?;
-        let header = token
-            .header_value("")
-            .map_err(|m| fail(format!("{}: {m}", self.token_env)))?;
-        if token
-            .expose()
-            .trim_start()
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
-        {
-            return Err(fail(format!(
-                "the token in {} starts with `Bearer `; LaunchDarkly takes the bare access token in `Authorization` and refuses a Bearer token with 401: remove the prefix",
-                self.token_env
-            )));
-        }
-        Ok(LaunchDarklySource {
-            name: self.name.clone(),
-            url: join_path(&base, AUDIT_LOG_PATH),
-            token_env: self.token_env.clone(),
-            token: header,
-            http: shared.clone(),
-            window: self.window_spec(),
-            q: self.q.clone(),
-            resource_spec: self.resource_spec.clone(),
-            concurrency: self.concurrency.clamp(1, MAX_CONCURRENCY),
-            request_timeout: self.request_timeout,
-        })
-    }
-}
 
 /// A LaunchDarkly source ready to run.
 pub struct LaunchDarklySource {
@@ -312,12 +73,6 @@ impl std::fmt::Debug for LaunchDarklySource {
             .field("spec", &self.resource_spec)
             .field("concurrency", &self.concurrency)
             .finish()
-    }
-}
-
-impl From<LaunchDarklySource> for Source {
-    fn from(s: LaunchDarklySource) -> Self {
-        Source::LaunchDarkly(s)
     }
 }
 
@@ -424,10 +179,7 @@ impl Fetch for LaunchDarklySource {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Fetched the audit log."
         );
-        Ok(SourceOutput {
-            reports: vec![report],
-            findings,
-        })
+        Ok(SourceOutput::new(vec![report], &findings))
     }
 }
 
@@ -510,25 +262,31 @@ impl Pager {
             .header("accept", HeaderValue::from_static("application/json"))
             .timeout(self.request_timeout)
             .limiter(&self.limiter);
-        match self.http.fetch(&call, read_listing).await {
-            Ok(items) => Ok(items),
-            Err(HttpError::Status { status, body, .. })
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN =>
-            {
-                Err(SourceError::Credentials(format!(
-                    "LaunchDarkly refused the audit log (HTTP {status}: {}). The token in {} (or {}_FILE) must be a valid, unexpired access token allowed to read the audit log, without `Bearer `, for the instance at {}",
-                    snippet(&body),
-                    self.token_env,
-                    self.token_env,
-                    self.url.origin().ascii_serialization()
-                )))
-            }
-            Err(e) => Err(SourceError::Data(format!(
-                "audit log page before {} ({before}): {e}{}",
-                rfc3339_ms(before),
-                hint(&e)
-            ))),
-        }
+        self.http
+            .fetch(&call, api::read_listing)
+            .await
+            .map_err(|error| {
+                SourceError::from_http(
+                    error,
+                    snippet,
+                    || Refusal {
+                        api: "LaunchDarkly",
+                        refused: "the audit log".to_owned(),
+                        token_env: &self.token_env,
+                        needs: format!(
+                            "it must hold a valid, unexpired access token allowed to read the audit log, without `Bearer `, for the instance at {}",
+                            self.url.origin().ascii_serialization()
+                        ),
+                    },
+                    |e| {
+                        format!(
+                            "audit log page before {} ({before}): {e}{}",
+                            rfc3339_ms(before),
+                            api::hint(e)
+                        )
+                    },
+                )
+            })
     }
 
     fn note_burst(&self, ms: i64) {
@@ -571,7 +329,7 @@ impl Pager {
         );
     }
 
-    fn findings(&self, rows: u64) -> BTreeMap<String, serde_json::Value> {
+    fn findings(&self, rows: u64) -> LaunchDarklyFindings {
         let limiter = self.limiter.stats();
         let progress = self.schedule.progress();
         let mut bursts = self
@@ -581,192 +339,51 @@ impl Pager {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         bursts.sort_unstable_by(|a, b| b.cmp(a));
-        let mut f = BTreeMap::new();
-        f.insert("entries".into(), rows.into());
-        f.insert(
-            "pages".into(),
-            self.stats.pages.load(Ordering::Relaxed).into(),
-        );
-        f.insert("requests".into(), limiter.requests.into());
-        f.insert("rate_limited".into(), limiter.rate_limited.into());
-        f.insert("rate_limit_pauses".into(), limiter.pauses.into());
-        f.insert("ranges".into(), (progress.ranges as u64).into());
-        f.insert("range_splits".into(), progress.splits.into());
-        f.insert(
-            "duplicates_skipped".into(),
-            self.stats.duplicates.load(Ordering::Relaxed).into(),
-        );
-        f.insert("tie_bursts".into(), (bursts.len() as u64).into());
-        f.insert(
-            "tie_burst_dates".into(),
-            bursts
+        LaunchDarklyFindings {
+            entries: rows,
+            pages: self.stats.pages.load(Ordering::Relaxed),
+            requests: limiter.requests,
+            rate_limited: limiter.rate_limited,
+            rate_limit_pauses: limiter.pauses,
+            ranges: progress.ranges as u64,
+            range_splits: progress.splits,
+            duplicates_skipped: self.stats.duplicates.load(Ordering::Relaxed),
+            tie_bursts: bursts.len() as u64,
+            tie_burst_dates: bursts
                 .iter()
                 .take(LISTED_BURSTS)
                 .map(|ms| rfc3339_ms(*ms))
-                .collect::<Vec<_>>()
-                .into(),
-        );
-        // 20 entries of one millisecond is all the API will show of it.
-        f.insert("possibly_incomplete".into(), (!bursts.is_empty()).into());
-        f
+                .collect(),
+            // 20 entries of one millisecond is all the API will show of it.
+            possibly_incomplete: !bursts.is_empty(),
+        }
     }
 }
 
-/// What to do about a failed page, for the error message.
-fn hint(error: &HttpError) -> &'static str {
-    match error {
-        HttpError::Status { status, .. } if *status == StatusCode::BAD_REQUEST => {
-            "; check `q` and `spec` (a resource specifier such as proj/*:env/production:flag/*)"
-        }
-        HttpError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
-            "; check base_url: https://app.launchdarkly.com, https://app.launchdarkly.us (federal) or https://app.eu.launchdarkly.com (EU)"
-        }
-        HttpError::Status { .. } => {
-            "; LaunchDarkly kept failing or rate limiting after every retry: run again later, or raise http.max_retries"
-        }
-        HttpError::Transport { .. } => "; check that base_url is reachable from here",
-        HttpError::InvalidBody { .. } => {
-            "; the answer is not what LaunchDarkly documents: check that base_url points at the API and no proxy rewrites it"
-        }
-        HttpError::WaitTooLong { .. } | HttpError::Setup(_) => "",
-    }
-}
-
-/// Reads one listing, whole (a page is small), and checks the fields the report needs.
-async fn read_listing(response: reqwest::Response) -> Result<Vec<Entry>, BodyError> {
-    let listing: Listing = read_json(response, BODY_LIMIT, "an audit-log listing").await?;
-    for entry in &listing.items {
-        entry.check().map_err(BodyError::Invalid)?;
-    }
-    Ok(listing.items)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sources::SourceSpec;
-
-    fn spec(extra: &str) -> Result<LaunchDarklySpec, Vec<crate::config::Problem>> {
-        let text =
-            format!("job: j\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n{extra}");
-        crate::config::parse(&text).map(|mut s| match s.sources.remove(0) {
-            SourceSpec::LaunchDarklyAuditLog(spec) => spec,
-            other => panic!("wrong kind: {other:?}"),
-        })
-    }
-
-    fn problems(extra: &str) -> Vec<(String, Option<usize>, String)> {
-        spec(extra)
-            .expect_err("should be refused")
-            .into_iter()
-            .map(|p| (p.key, p.line, p.message))
-            .collect()
-    }
-
-    fn at(text: &str) -> DateTime<Utc> {
-        parse_instant(text).unwrap()
-    }
-
-    #[test]
-    fn defaults_and_window_from_the_run_clock() {
-        let s = spec("").unwrap();
-        assert_eq!(s.token_env, "LD_API_TOKEN");
-        assert_eq!(s.concurrency, 4);
-        assert!(s.base_url.is_none());
-        let clock = RunClock::fixed(at("2026-11-22T03:00:00Z"));
-        let plan = s.plan(&clock);
-        let window = plan.window.unwrap();
-        assert_eq!(window.start, at("2026-10-23T03:00:00Z"));
-        assert_eq!(window.end, at("2026-11-22T03:00:00Z"));
-        assert_eq!(plan.thresholds["lookback"], "30days");
-        assert_eq!(plan.thresholds["page_size"], 20);
-        assert_eq!(plan.thresholds["concurrency"], 4);
-
-        let s = spec("    start: 2026-10-01\n    end: 2026-10-02T12:00:00+02:00\n    q: checkout\n    spec: proj/*:env/production:flag/*\n").unwrap();
-        let plan = s.plan(&clock);
-        let window = plan.window.unwrap();
-        assert_eq!(window.start, at("2026-10-01T00:00:00Z"));
-        assert_eq!(window.end, at("2026-10-02T10:00:00Z"));
-        assert!(!plan.thresholds.contains_key("lookback"));
-        assert_eq!(plan.thresholds["spec"], "proj/*:env/production:flag/*");
-
-        let s = spec("    lookback: 7d\n    end: 2026-10-08\n").unwrap();
-        assert_eq!(s.plan(&clock).window.unwrap().start, at("2026-10-01"));
-    }
-
-    #[test]
-    fn bad_settings_name_their_key_and_line() {
-        let p = problems("    lookback: 7d\n    start: 2026-10-01\n");
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert_eq!(p[0].0, "sources[0].lookback");
-        assert_eq!(p[0].1, Some(5));
-
-        let p = problems("    start: 2026-10-02\n    end: 2026-10-01\n");
-        assert_eq!(p[0].0, "sources[0].end", "{p:?}");
-        assert!(p[0].2.contains("later than `start`"));
-
-        let p = problems("    start: last tuesday\n");
-        assert_eq!(p[0].0, "sources[0].start", "{p:?}");
-        assert!(p[0].2.contains("RFC 3339"), "{p:?}");
-
-        let p = problems(
-            "    concurrency: 64\n    base_url: http://ld.internal\n    q: \"\"\n    token_env: 1X\n",
-        );
-        let keys: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
-        for key in ["concurrency", "base_url", "q", "token_env"] {
-            assert!(
-                keys.contains(&format!("sources[0].{key}").as_str()),
-                "{p:?}"
-            );
-        }
-        assert!(p.iter().all(|p| p.1.is_some()), "{p:?}");
-
-        let p = problems("    limit: 50\n");
-        assert_eq!(
-            p[0].0, "sources[0].limit",
-            "unknown keys are refused: {p:?}"
-        );
-
-        // An http base URL is fine on loopback, or when allowed.
-        spec("    base_url: http://127.0.0.1:9\n").unwrap();
-        spec("    base_url: http://ld.internal\n    allow_http: true\n").unwrap();
-    }
-
-    #[test]
-    fn token_comes_from_its_variable_or_file_and_never_shows() {
-        let s = spec("    token_env: LD_TOKEN\n").unwrap();
-        let shared = HttpClient::new(&HttpSpec::default(), None).unwrap();
-        let env = Environment::from_pairs([("LD_TOKEN", "api-0123-secret-value")]);
-        let source = s.prepare(&env, &shared, &HttpSpec::default()).unwrap();
-        assert_eq!(
-            source.url.as_str(),
-            "https://app.launchdarkly.com/api/v2/auditlog"
-        );
-        assert!(source.token.is_sensitive());
-        assert!(!format!("{source:?}").contains("secret-value"));
-
-        let err = s
-            .prepare(&Environment::default(), &shared, &HttpSpec::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("LD_TOKEN_FILE"), "{err}");
-
-        let env = Environment::from_pairs([("LD_TOKEN", "Bearer api-0123-secret-value")]);
-        let err = s
-            .prepare(&env, &shared, &HttpSpec::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("Bearer") && !err.contains("secret-value"),
-            "{err}"
-        );
-
-        let eu = spec("    base_url: https://app.eu.launchdarkly.com/\n").unwrap();
-        let env = Environment::from_pairs([("LD_API_TOKEN", "api-x")]);
-        let source = eu.prepare(&env, &shared, &HttpSpec::default()).unwrap();
-        assert_eq!(
-            source.url.as_str(),
-            "https://app.eu.launchdarkly.com/api/v2/auditlog"
-        );
-    }
+/// What a LaunchDarkly source reports in the manifest.
+#[derive(Debug, Serialize)]
+pub struct LaunchDarklyFindings {
+    /// Rows written: every entry of the window, once.
+    pub entries: u64,
+    /// Pages fetched (answers with data).
+    pub pages: u64,
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Answers that were HTTP 429.
+    pub rate_limited: u64,
+    /// Times every request of the source was paused for the rate limit (a 429, or the quota
+    /// used up).
+    pub rate_limit_pauses: u64,
+    /// Time ranges worked on.
+    pub ranges: u64,
+    /// Ranges that came from splitting a busy one.
+    pub range_splits: u64,
+    /// Entries fetched twice by the tie-safe overlap and written once.
+    pub duplicates_skipped: u64,
+    /// Milliseconds holding 20 or more entries, more than one page can show.
+    pub tie_bursts: u64,
+    /// The first of those milliseconds, newest first, as RFC 3339.
+    pub tie_burst_dates: Vec<String>,
+    /// Whether such a millisecond was seen, so entries of it may be missing.
+    pub possibly_incomplete: bool,
 }

@@ -5,7 +5,10 @@
 //! larger than the part size switch to a multipart upload, which stays invisible until it is
 //! completed and is aborted on any failure or cancellation.
 
-use crate::config::OutputSpec;
+mod spec;
+
+pub use spec::{KEY_PLACEHOLDERS, OutputSpec, S3Options};
+
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;

@@ -1,0 +1,157 @@
+//! The job spec: the top level that gathers output, HTTP, reports and sources; loading it and
+//! every check that can run before anything is fetched.
+//!
+//! The top level is read by `serde_yaml` (which tracks locations); each source item stays a YAML
+//! value until [`SourceSpec::from_yaml`] reads it, so every problem names its key and line.
+
+use crate::config::{ConfigError, KeyPath, Problem, Problems, check_name, deserialize_duration};
+use crate::http::HttpSpec;
+use crate::output::OutputSpec;
+use crate::report::ReportOptions;
+use crate::sources::SourceSpec;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// The whole job spec, as written by the user.
+#[derive(Debug)]
+pub struct JobSpec {
+    /// Names the run in object keys and logs. Letters, digits, `.`, `_` and `-`.
+    pub job: String,
+    /// Where reports and the manifest are written.
+    pub output: OutputSpec,
+    /// Options shared by every CSV report.
+    pub reports: ReportOptions,
+    /// Settings of the shared HTTP client.
+    pub http: HttpSpec,
+    /// Deadline for one source's whole fetch, unless the source sets its own `timeout`.
+    pub source_timeout: Duration,
+    /// The systems to report on; fetched concurrently.
+    pub sources: Vec<SourceSpec>,
+}
+
+fn default_source_timeout() -> Duration {
+    Duration::from_secs(60 * 60)
+}
+
+/// The top level as read by serde_yaml; sources stay YAML values until stage two.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    job: String,
+    #[serde(default)]
+    output: OutputSpec,
+    #[serde(default)]
+    reports: ReportOptions,
+    #[serde(default)]
+    http: HttpSpec,
+    #[serde(
+        default = "default_source_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    source_timeout: Duration,
+    sources: Vec<serde_yaml::Value>,
+}
+
+/// Our type names mean nothing to the user; serde's messages get these words instead.
+const TYPE_NAMES: &[(&str, &str)] = &[(
+    "struct RawSpec",
+    "a mapping with `job`, `output`, `sources` and the other top-level keys",
+)];
+
+/// Reads and checks a job spec file.
+pub fn load(path: &Path) -> Result<JobSpec, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems: vec![Problem {
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!(
+                "the file is not UTF-8 (invalid byte at offset {}); save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        }],
+    })?;
+    parse(&text).map_err(|problems| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems,
+    })
+}
+
+/// Parses and checks spec text; returns every problem found, each with its line when known.
+pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
+    let mut problems = Problems::new(text);
+    let raw: RawSpec =
+        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.add_yaml_error(&e, TYPE_NAMES);
+                return Err(problems.into_list());
+            }
+        };
+    if raw.sources.is_empty() {
+        problems.add(
+            &KeyPath::root().key("sources"),
+            "lists no source; add at least one",
+        );
+    }
+    let mut sources = Vec::with_capacity(raw.sources.len());
+    for (index, value) in raw.sources.into_iter().enumerate() {
+        let at = KeyPath::root().key("sources").index(index);
+        if let Some(spec) = SourceSpec::from_yaml(value, &at, &mut problems) {
+            sources.push(spec);
+        }
+    }
+    let spec = JobSpec {
+        job: raw.job,
+        output: raw.output,
+        reports: raw.reports,
+        http: raw.http,
+        source_timeout: raw.source_timeout,
+        sources,
+    };
+    spec.validate(&mut problems);
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(problems.into_list())
+    }
+}
+
+impl JobSpec {
+    fn validate(&self, problems: &mut Problems<'_>) {
+        let root = KeyPath::root();
+        check_name(problems, &root.key("job"), &self.job);
+        let mut seen = HashSet::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            if !seen.insert(source.name()) {
+                problems.add(
+                    &root.key("sources").index(index).key("name"),
+                    format!(
+                        "`{}` is used by another source; names must be unique",
+                        source.name()
+                    ),
+                );
+            }
+        }
+        self.output.validate(&root.key("output"), problems);
+        self.http.validate(&root.key("http"), problems);
+        if self.source_timeout.is_zero() {
+            problems.add(&root.key("source_timeout"), "must be positive");
+        }
+    }
+
+    /// The deadline of one source's fetch.
+    pub fn deadline_of(&self, source: &SourceSpec) -> Duration {
+        source.timeout().unwrap_or(self.source_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests;

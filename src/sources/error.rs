@@ -1,0 +1,94 @@
+//! How a source fails, by meaning; and the one place an HTTP failure becomes such a failure.
+
+use crate::http::HttpError;
+use crate::report::ReportError;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+/// Why a source failed. The run records the message in the manifest; a refused credential also
+/// decides the exit status (2 when no source could use its credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The API refused the credential: fixing it is configuration work, not a retry.
+    #[error("credentials rejected: {0}")]
+    Credentials(String),
+    /// A request failed after every retry the HTTP layer allows; `message` says what was being
+    /// fetched and what to do.
+    #[error("{message}")]
+    Fetch {
+        message: String,
+        #[source]
+        error: HttpError,
+    },
+    /// The API answered with data the source cannot use, or cannot trust.
+    #[error("{0}")]
+    Data(String),
+    /// The fetch did not finish within the source's deadline.
+    #[error(
+        "did not finish within its deadline of {}; raise `timeout` on the source or `source_timeout`",
+        humantime::format_duration(*.0)
+    )]
+    Deadline(Duration),
+    /// A report could not be written to the output.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// What a source says when its API refuses the credential. [`SourceError::from_http`] puts it
+/// in the same words for every source.
+pub struct Refusal<'a> {
+    /// The API as its users name it, e.g. `Vault`.
+    pub api: &'static str,
+    /// What was refused, e.g. `the export of 2026-03`.
+    pub refused: String,
+    /// The environment variable the token came from.
+    pub token_env: &'a str,
+    /// What the token must be, or be allowed to do.
+    pub needs: String,
+}
+
+impl SourceError {
+    /// The one place an HTTP failure becomes a source error, for every source:
+    ///
+    /// - HTTP 401 and 403 mean the credential was refused: the message names the request, the
+    ///   answer (`detail` describes the error body in the API's own terms), the token variable
+    ///   and what the source says the token needs ([`Refusal`]);
+    /// - a body that is not what the API documents is bad data;
+    /// - anything else failed after every retry; `failed` says what was being fetched.
+    pub fn from_http<'a>(
+        error: HttpError,
+        detail: fn(&str) -> String,
+        refusal: impl FnOnce() -> Refusal<'a>,
+        failed: impl FnOnce(&HttpError) -> String,
+    ) -> Self {
+        match &error {
+            HttpError::Status {
+                method,
+                path,
+                status,
+                body,
+                ..
+            } if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN => {
+                let Refusal {
+                    api,
+                    refused,
+                    token_env,
+                    needs,
+                } = refusal();
+                SourceError::Credentials(format!(
+                    "{api} refused {refused} ({method} {path}: HTTP {status}, {}). Check {token_env} (or {token_env}_FILE): {needs}",
+                    detail(body)
+                ))
+            }
+            HttpError::InvalidBody { .. } => SourceError::Data(failed(&error)),
+            _ => SourceError::Fetch {
+                message: failed(&error),
+                error,
+            },
+        }
+    }
+
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, SourceError::Credentials(_))
+    }
+}

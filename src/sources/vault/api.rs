@@ -1,0 +1,190 @@
+//! Vault's activity export API: the path, the error bodies it signals conditions with, and the
+//! export records in every shape Vault 1.11 to 1.21+ writes.
+
+use crate::http::Verdict;
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+pub const EXPORT_PATH: &str = "v1/sys/internal/counters/activity/export";
+
+/// Vault signals some transient conditions in 4xx/5xx bodies.
+pub fn classify_export(_status: StatusCode, body: &str) -> Option<Verdict> {
+    if body.contains("existing export in progress") {
+        // One export per node at a time: someone else's will finish.
+        return Some(Verdict::Retry);
+    }
+    if is_no_data(body) {
+        return Some(Verdict::Fail);
+    }
+    None
+}
+
+/// Vault before 1.18 says a month has no data with an error (400 or 500); 1.18+ answers 204.
+pub fn is_no_data_answer(status: StatusCode, body: &str) -> bool {
+    (status == StatusCode::BAD_REQUEST || status == StatusCode::INTERNAL_SERVER_ERROR)
+        && is_no_data(body)
+}
+
+fn is_no_data(body: &str) -> bool {
+    body.contains("no data to export")
+}
+
+/// One export line, in any of the shapes Vault 1.11 to 1.21+ writes. Unknown keys are ignored:
+/// the schema grows between versions.
+#[derive(Debug, Deserialize)]
+pub struct ExportRecord<'a> {
+    #[serde(borrow)]
+    pub client_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub client_type: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub non_entity: Option<bool>,
+    #[serde(default, borrow)]
+    pub namespace_path: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub mount_path: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub mount_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub entity_name: Option<Cow<'a, str>>,
+    /// 1.11–1.17: integer seconds; 1.18–1.20: RFC 3339. Token creation time either way.
+    #[serde(default)]
+    pub timestamp: Option<RawTime<'a>>,
+    /// 1.21+: replaces `timestamp`.
+    #[serde(default, borrow)]
+    pub token_creation_time: Option<Cow<'a, str>>,
+    /// 1.21+: first use in the queried period (the docs' prose spells it `..._usage_time`).
+    #[serde(default, borrow)]
+    pub client_first_used_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub client_first_usage_time: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTime<'a> {
+    Seconds(i64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+}
+
+impl ExportRecord<'_> {
+    /// The best timestamp of the client's activity this record carries: first use (1.21+),
+    /// else token creation time (`token_creation_time`, or `timestamp` before 1.21).
+    pub fn seen_at(&self) -> Option<DateTime<Utc>> {
+        let text =
+            |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).and_then(parse_time);
+        text(&self.client_first_used_time)
+            .or_else(|| text(&self.client_first_usage_time))
+            .or_else(|| text(&self.token_creation_time))
+            .or_else(|| match &self.timestamp {
+                Some(RawTime::Seconds(s)) => DateTime::from_timestamp(*s, 0),
+                Some(RawTime::Text(t)) => parse_time(t),
+                None => None,
+            })
+    }
+
+    /// `client_type`, falling back for old records that only say `non_entity`.
+    pub fn client_type(&self) -> Cow<'_, str> {
+        match self.client_type.as_deref() {
+            Some(t) if !t.is_empty() => Cow::Borrowed(t),
+            _ if self.non_entity == Some(true) => Cow::Borrowed("non-entity-token"),
+            _ => Cow::Borrowed("entity"),
+        }
+    }
+}
+
+/// RFC 3339. Vault writes `YYYY-MM-DDTHH:MM:SSZ`; that form is read directly (the general parser
+/// was a large share of parse time), anything else goes through chrono.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+    {
+        let num = |range: std::ops::Range<usize>| -> Option<u32> {
+            b[range].iter().try_fold(0u32, |acc, d| {
+                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+            })
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+        return Some(time.and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::rfc3339_seconds;
+
+    #[test]
+    fn every_record_shape_parses() {
+        let v111 = br#"{"client_id":"X/Yed4Oj4cqODj9tSHjKwnRy5QVSBRlX3COxjjWSXyI=","namespace_id":"root","timestamp":1653350491,"non_entity":true,"mount_accessor":"auth_token_f6f2c11c"}"#;
+        let r: ExportRecord<'_> = serde_json::from_slice(v111).unwrap();
+        assert_eq!(r.client_type(), "non-entity-token");
+        assert_eq!(
+            rfc3339_seconds(r.seen_at().unwrap()),
+            "2022-05-24T00:01:31Z"
+        );
+
+        let v118 = br#"{"entity_name":"admin","entity_alias_name":"admin","local_entity_alias":false,"client_id":"3f210722","client_type":"entity","namespace_id":"root","namespace_path":"","mount_accessor":"auth_userpass_a005db73","mount_type":"userpass","mount_path":"auth/userpass/","timestamp":"2024-07-10T09:33:51Z","policies":["a"],"entity_metadata":{"k":"v"},"entity_alias_metadata":{},"entity_alias_custom_metadata":{},"entity_group_ids":[]}"#;
+        let r: ExportRecord<'_> = serde_json::from_slice(v118).unwrap();
+        assert_eq!(
+            rfc3339_seconds(r.seen_at().unwrap()),
+            "2024-07-10T09:33:51Z"
+        );
+        assert_eq!(r.mount_path.as_deref(), Some("auth/userpass/"));
+
+        let v121 = br#"{"client_id":"c","client_type":"pki-acme","token_creation_time":"2020-08-21T18:47:54Z","client_first_used_time":"2025-06-21T18:47:54Z"}"#;
+        let r: ExportRecord<'_> = serde_json::from_slice(v121).unwrap();
+        assert_eq!(
+            rfc3339_seconds(r.seen_at().unwrap()),
+            "2025-06-21T18:47:54Z"
+        );
+
+        let prose = br#"{"client_id":"c","token_creation_time":"2020-08-21T18:47:54Z","client_first_usage_time":"2025-06-01T00:00:00Z"}"#;
+        let r: ExportRecord<'_> = serde_json::from_slice(prose).unwrap();
+        assert_eq!(
+            rfc3339_seconds(r.seen_at().unwrap()),
+            "2025-06-01T00:00:00Z"
+        );
+
+        let empty_first = br#"{"client_id":"c","token_creation_time":"2020-08-21T18:47:54Z","client_first_used_time":""}"#;
+        let r: ExportRecord<'_> = serde_json::from_slice(empty_first).unwrap();
+        assert_eq!(
+            rfc3339_seconds(r.seen_at().unwrap()),
+            "2020-08-21T18:47:54Z"
+        );
+    }
+
+    #[test]
+    fn fast_and_general_time_parsing_agree() {
+        for t in [
+            "2024-07-10T09:33:51Z",
+            "2024-02-29T23:59:59Z",
+            "2024-07-10T09:33:51.250Z",
+            "2024-07-10T11:33:51+02:00",
+        ] {
+            let general = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(parse_time(t), Some(general), "{t}");
+        }
+        for t in [
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-07-10T09:33:5xZ",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(t), None, "{t}");
+        }
+    }
+}

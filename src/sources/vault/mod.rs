@@ -1,0 +1,234 @@
+//! HashiCorp Vault client activity: one export per calendar month, the month each client was
+//! last active, when it rolls off the trailing window, and a forecast of the client count.
+//!
+//! API facts: `docs/reference/vault.md`. The export is NDJSON, parsed
+//! line by line as it streams ([`export`]); memory grows with distinct clients
+//! ([`clients`]), never with bytes fetched.
+
+mod api;
+mod clients;
+mod export;
+mod spec;
+
+pub use export::ExportParser;
+pub use spec::VaultSpec;
+
+use crate::config::Secret;
+use crate::http::{Call, HttpClient, HttpError, join_path, snippet};
+use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
+use crate::time::{Month, rfc3339_seconds};
+use clients::{Clients, counted_now, forecast};
+use reqwest::{StatusCode, Url};
+use serde::Serialize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Columns of `{source}.csv`: the old script's three first, then the detail.
+pub const CLIENT_COLUMNS: &[&str] = &[
+    "client_id",
+    "last_auth_timestamp",
+    "roll_off_month",
+    "last_active_month",
+    "months_active",
+    "client_type",
+    "namespace_path",
+    "mount_path",
+    "mount_type",
+    "entity_name",
+];
+
+/// Columns of `{source}-forecast.csv`.
+pub const FORECAST_COLUMNS: &[&str] = &[
+    "month",
+    "clients_counted",
+    "rolling_off",
+    "licensed_clients",
+    "over_licence",
+];
+
+/// What a Vault source reports in the manifest.
+#[derive(Debug, Serialize)]
+pub struct VaultFindings {
+    /// Distinct clients active in any exported month.
+    pub clients: u64,
+    /// Clients that count now: their roll-off month is still to come.
+    pub clients_counted_now: u64,
+    /// The licence given in the spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licensed_clients: Option<u64>,
+    /// Whether any forecast month counts more clients than the licence allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_licence: Option<bool>,
+    /// The forecast months over the licence, as `YYYY-MM`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub months_over_licence: Option<Vec<String>>,
+}
+
+/// A Vault source ready to run.
+pub struct VaultSource {
+    name: String,
+    address: Url,
+    namespace: Option<String>,
+    token: Secret,
+    token_env: String,
+    http: HttpClient,
+    months: u32,
+    roll_off_months: u32,
+    licensed_clients: Option<u64>,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for VaultSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSource")
+            .field("name", &self.name)
+            .field("address", &self.address.as_str())
+            .field("namespace", &self.namespace)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Fetch for VaultSource {
+    async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
+        let current = Month::of(ctx.clock.now());
+        let first = current.plus(-(i64::from(self.months) - 1));
+        let clients = Mutex::new(Clients::default());
+        // Sequential on purpose: Vault runs one export per node at a time.
+        for offset in 0..i64::from(self.months) {
+            let month = first.plus(offset);
+            let records = self.fetch_month(month, &clients).await?;
+            tracing::info!(
+                source = %self.name,
+                month = %month,
+                records,
+                clients = export::lock(&clients).len(),
+                "Fetched month."
+            );
+        }
+        let clients = clients.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.write_reports(ctx, current, clients).await
+    }
+}
+
+impl VaultSource {
+    async fn fetch_month(
+        &self,
+        month: Month,
+        clients: &Mutex<Clients>,
+    ) -> Result<u64, SourceError> {
+        let mut url = join_path(&self.address, api::EXPORT_PATH);
+        url.query_pairs_mut()
+            .append_pair("start_time", &rfc3339_seconds(month.start()))
+            .append_pair("end_time", &rfc3339_seconds(month.end()))
+            .append_pair("format", "json");
+        let token = self
+            .token
+            .header_value("")
+            .map_err(SourceError::Credentials)?;
+        let mut call = Call::get(&self.name, url)
+            .header("x-vault-token", token)
+            .timeout(self.request_timeout)
+            .classify(api::classify_export);
+        if let Some(ns) = &self.namespace {
+            let value = reqwest::header::HeaderValue::from_str(ns).map_err(|_| {
+                SourceError::Data(format!("namespace `{ns}` is not a valid header value"))
+            })?;
+            call = call.header("x-vault-namespace", value);
+        }
+        let result = self
+            .http
+            .fetch(&call, |response| {
+                export::parse_export(response, month, clients)
+            })
+            .await;
+        match result {
+            Ok(records) => Ok(records),
+            Err(HttpError::Status { status, body, .. })
+                if api::is_no_data_answer(status, &body) =>
+            {
+                Ok(0)
+            }
+            Err(error) => Err(SourceError::from_http(
+                error,
+                snippet,
+                || Refusal {
+                    api: "Vault",
+                    refused: format!("the export of {month}"),
+                    token_env: &self.token_env,
+                    needs: format!(
+                        "the token needs `read` and `sudo` on sys/internal/counters/activity/export{}, and must be valid and unexpired",
+                        self.namespace
+                            .as_ref()
+                            .map(|ns| format!(" in namespace {ns}"))
+                            .unwrap_or_default()
+                    ),
+                },
+                |e| match e.status() {
+                    Some(StatusCode::NOT_FOUND) if self.namespace.is_some() => format!(
+                        "export of {month}: {e}; before Vault 1.18 the export exists only in the root namespace: remove `namespace` (and VAULT_NAMESPACE) for such a Vault"
+                    ),
+                    _ => format!("export of {month}: {e}"),
+                },
+            )),
+        }
+    }
+
+    async fn write_reports(
+        &self,
+        ctx: &SourceContext,
+        current: Month,
+        clients: Clients,
+    ) -> Result<SourceOutput, SourceError> {
+        let schedule = clients.by_roll_off(self.roll_off_months);
+        let mut report = ctx.report("", CLIENT_COLUMNS)?;
+        for row in &schedule {
+            let c = row.client;
+            report
+                .write_row([
+                    row.id,
+                    &c.last_auth.map(rfc3339_seconds).unwrap_or_default(),
+                    &row.month.to_string(),
+                    &c.last_active.to_string(),
+                    &c.months_active.to_string(),
+                    &c.client_type,
+                    &c.namespace_path,
+                    &c.mount_path,
+                    &c.mount_type,
+                    &c.entity_name,
+                ])
+                .await?;
+        }
+
+        let mut forecast_report = ctx.report("-forecast", FORECAST_COLUMNS)?;
+        let mut over = Vec::new();
+        for month in forecast(&schedule, current, self.licensed_clients) {
+            if month.over_licence == Some(true) {
+                over.push(month.month.to_string());
+            }
+            forecast_report
+                .write_row([
+                    month.month.to_string(),
+                    month.counted.to_string(),
+                    month.rolling_off.to_string(),
+                    self.licensed_clients
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                    month
+                        .over_licence
+                        .map(|o| o.to_string())
+                        .unwrap_or_default(),
+                ])
+                .await?;
+        }
+
+        let findings = VaultFindings {
+            clients: schedule.len() as u64,
+            clients_counted_now: counted_now(&schedule, current),
+            licensed_clients: self.licensed_clients,
+            over_licence: self.licensed_clients.map(|_| !over.is_empty()),
+            months_over_licence: self.licensed_clients.map(|_| over),
+        };
+        Ok(SourceOutput::new(vec![report, forecast_report], &findings))
+    }
+}

@@ -1,0 +1,136 @@
+//! `kind: vault_client_activity`: its settings, their checks, the plan, and preparing a source.
+
+use super::VaultSource;
+use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
+use crate::http::{HttpClient, HttpSpec};
+use crate::report::manifest::Window;
+use crate::sources::{CommonSpec, Plan, SourceKind};
+use crate::time::{Month, RunClock};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The settings of a Vault source beyond those every source has.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSpec {
+    /// Vault address, e.g. `https://vault.example.com:8200`. Default: `VAULT_ADDR`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Namespace to export (children included), sent as `X-Vault-Namespace`.
+    /// Default: `VAULT_NAMESPACE`; none means the root namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// PEM bundle of extra CAs to trust (an internal CA). Default: `VAULT_CACERT`.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Calendar months (UTC) to export, up to and including the current one. Default 12.
+    #[serde(default = "twelve")]
+    pub months: u32,
+    /// Months after a client's last active month until it stops counting. Default 12.
+    #[serde(default = "twelve")]
+    pub roll_off_months: u32,
+    /// Clients the licence allows; forecast months above it are flagged.
+    #[serde(default)]
+    pub licensed_clients: Option<u64>,
+}
+
+fn twelve() -> u32 {
+    12
+}
+
+impl SourceKind for VaultSpec {
+    const KIND: &'static str = "vault_client_activity";
+    const DEFAULT_TOKEN_ENV: &'static str = "VAULT_TOKEN";
+    /// One month's export; Vault itself allows an export 10 minutes.
+    const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+    type Source = VaultSource;
+
+    fn validate(&self, common: &CommonSpec, at: &KeyPath, problems: &mut Problems<'_>) {
+        if !(1..=60).contains(&self.months) {
+            problems.add(&at.key("months"), "must be between 1 and 60");
+        }
+        if !(1..=120).contains(&self.roll_off_months) {
+            problems.add(&at.key("roll_off_months"), "must be between 1 and 120");
+        }
+        if self.licensed_clients == Some(0) {
+            problems.add(&at.key("licensed_clients"), "must be positive");
+        }
+        if let Some(address) = &self.address
+            && let Err(message) = parse_base_url(address, common.allow_http)
+        {
+            problems.add(&at.key("address"), message);
+        }
+    }
+
+    fn plan(&self, _common: &CommonSpec, clock: &RunClock) -> Plan {
+        let current = Month::of(clock.now());
+        let first = current.plus(-(i64::from(self.months) - 1));
+        let mut thresholds = BTreeMap::new();
+        thresholds.insert("months".into(), self.months.into());
+        thresholds.insert("roll_off_months".into(), self.roll_off_months.into());
+        if let Some(licensed) = self.licensed_clients {
+            thresholds.insert("licensed_clients".into(), licensed.into());
+        }
+        Plan {
+            window: Some(Window {
+                start: first.start(),
+                end: current.end(),
+            }),
+            thresholds,
+        }
+    }
+
+    fn prepare(
+        &self,
+        common: &CommonSpec,
+        env: &Environment,
+        shared: &HttpClient,
+        http: &HttpSpec,
+    ) -> Result<VaultSource, ConfigError> {
+        let fail = |message: String| ConfigError::Source {
+            source_name: common.name.clone(),
+            message,
+        };
+        let address = self
+            .address
+            .clone()
+            .or_else(|| env.get("VAULT_ADDR").map(str::to_owned))
+            .ok_or_else(|| {
+                fail("no Vault address: set `address` in the spec or VAULT_ADDR".into())
+            })?;
+        let address = parse_base_url(&address, common.allow_http)
+            .map_err(|m| fail(format!("address {m}")))?;
+        let ca = self
+            .ca_cert
+            .clone()
+            .or_else(|| env.get("VAULT_CACERT").map(PathBuf::from));
+        let client = match &ca {
+            Some(path) => HttpClient::new(http, Some(path)).map_err(|e| fail(e.to_string()))?,
+            None => shared.clone(),
+        };
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(|| env.get("VAULT_NAMESPACE").map(str::to_owned))
+            .map(|ns| ns.trim_matches('/').to_owned())
+            .filter(|ns| !ns.is_empty());
+        let token = env.secret(&common.name, &common.token_env)?;
+        token
+            .header_value("")
+            .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
+        Ok(VaultSource {
+            name: common.name.clone(),
+            address,
+            namespace,
+            token,
+            token_env: common.token_env.clone(),
+            http: client,
+            months: self.months,
+            roll_off_months: self.roll_off_months,
+            licensed_clients: self.licensed_clients,
+            request_timeout: common.request_timeout,
+        })
+    }
+}
