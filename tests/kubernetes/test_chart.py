@@ -658,6 +658,24 @@ def test_always_mount_serves_a_spec_in_an_existing_configmap():
     assert vault_token_volume(render(TRIAL)) is None
 
 
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ("vault.auth.tokenPath=/etc/rollcall/token",),
+        ("vault.auth.tokenPath=/tmp/token",),
+        (
+            "vault.auth.tokenPath=/var/run/secrets/rollcall/token",
+            "secretFiles.enabled=true",
+            "secretFiles.secretName=files",
+        ),
+    ],
+    ids=["config", "tmp", "secret-files"],
+)
+def test_a_token_folder_shared_with_another_mount_fails_the_render(sets):
+    args = ["--values", str(CHART / "ci" / KUBERNETES_LOGIN)] + [a for item in sets for a in ("--set", item)]
+    assert "another volume of the pod is mounted at" in render_error(*args)
+
+
 def test_a_token_file_elsewhere_fails_the_render():
     error = render_error(
         "--values", str(CHART / "ci" / KUBERNETES_LOGIN),

@@ -179,6 +179,14 @@ that fails at 3 a.m.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if eq (include "rollcall.mountsVaultToken" .) "true" -}}
+{{- $tokenDir := dir .Values.vault.auth.tokenPath -}}
+{{- $taken := list (trimSuffix "/" .Values.configMountPath) "/tmp" -}}
+{{- if .Values.secretFiles.enabled -}}{{- $taken = append $taken (trimSuffix "/" .Values.secretFiles.mountPath) -}}{{- end -}}
+{{- if has $tokenDir $taken -}}
+{{- fail (printf "vault.auth.tokenPath %s is in %s, which another volume of the pod is mounted at; choose a folder of its own" .Values.vault.auth.tokenPath $tokenDir) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.sharding.enabled (kindIs "invalid" .Values.job.backoffLimit) -}}
 {{- fail "sharding needs job.backoffLimit: it becomes the retry limit of each shard (backoffLimitPerIndex)" -}}
 {{- end -}}
