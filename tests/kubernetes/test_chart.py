@@ -343,7 +343,7 @@ def test_sharded_run_is_an_indexed_job():
     variables = env(container(docs))
     assert variables["ROLLCALL_SHARD_COUNT"] == "3"
     assert "JOB_COMPLETION_INDEX" not in variables
-    # The helm test pod validates the whole spec, unsharded.
+    # The helm test pod checks the whole spec, unsharded.
     hook = one(docs, "Pod", hook=True)
     assert "ROLLCALL_SHARD_COUNT" not in env(hook["spec"]["containers"][0])
 
