@@ -20,7 +20,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "s3s-fs 0.14.1 (S3-compatible server that checks SigV4; each S3 test starts its own on a free loopback port)"
 if ! [ -x "$tools/bin/s3s-fs" ]; then
   # 0.14.1 is the last release that builds on this toolchain (0.17 needs rustc 1.96).
-  cargo install s3s-fs@0.14.1 --locked --features binary --root "$tools"
+  cargo_install_s3s_fs 0.14.1 "$tools"
 fi
 export S3S_FS=$tools/bin/s3s-fs
 "$S3S_FS" --version
@@ -38,7 +38,7 @@ fi
 step "Prometheus Pushgateway (Debian prometheus-pushgateway; the metrics tests start their own on a free loopback port)"
 export PUSHGATEWAY_BIN=/usr/bin/prometheus-pushgateway
 apt_install_missing "$PUSHGATEWAY_BIN" prometheus-pushgateway
-"$PUSHGATEWAY_BIN" --version 2>&1 | head -n 1
+"$PUSHGATEWAY_BIN" --version 2>&1 | sed -n 1p
 
 step "Chromium (Debian chromium; the summary tests render summary.html headless)"
 export CHROMIUM_BIN=/usr/bin/chromium

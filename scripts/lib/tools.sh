@@ -40,3 +40,27 @@ apt_install_missing() {
     return 1
   }
 }
+
+# cargo_install_s3s_fs VERSION ROOT: builds s3s-fs into ROOT/bin from its published crate and lock.
+# The lock of 0.14.1 pins spin 0.10.0, since yanked, and `cargo install --locked` warns about it
+# at every install; the build takes the patch release 0.10.1 instead, every other version as
+# published. Its scratch folder is ROOT/build-s3s-fs (gitignored), removed once installed.
+cargo_install_s3s_fs() {
+  local version="$1" root="$2"
+  local scratch="$root/build-s3s-fs"
+  rm -rf "$scratch"
+  mkdir -p "$scratch/fetch/src"
+  # A throwaway package that depends on the crate makes cargo itself fetch its source.
+  printf '[package]\nname = "fetch-s3s-fs"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\ns3s-fs = "=%s"\n' \
+    "$version" >"$scratch/fetch/Cargo.toml"
+  : >"$scratch/fetch/src/lib.rs"
+  local manifest
+  manifest="$(cargo metadata --quiet --format-version 1 --manifest-path "$scratch/fetch/Cargo.toml" |
+    "${PYTHON:-python3}" -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "s3s-fs"))')"
+  cp -R "$(dirname "$manifest")" "$scratch/s3s-fs"
+  if grep -q '^version = "0.10.0"' <(grep -A1 '^name = "spin"' "$scratch/s3s-fs/Cargo.lock"); then
+    cargo update --quiet --manifest-path "$scratch/s3s-fs/Cargo.toml" -p spin@0.10.0 --precise 0.10.1
+  fi
+  cargo install --quiet --locked --path "$scratch/s3s-fs" --features binary --root "$root"
+  rm -rf "$scratch"
+}
