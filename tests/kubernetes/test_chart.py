@@ -29,6 +29,8 @@ from conftest import (
 
 FULL = "full-values.yaml"
 TRIAL = "trial-values.yaml"
+VAULT_LOGIN = "vault-login-values.yaml"
+KUBERNETES_LOGIN = "kubernetes-login-values.yaml"
 
 
 # --- schedule -------------------------------------------------------------------------------------
@@ -244,7 +246,8 @@ def test_extra_args_reach_run_only():
     docs = render(FULL)
     assert container(docs)["args"] == ["run", "--only", "vault-prod", "--only", "vault-eu"]
     hook = one(docs, "Pod", hook=True)
-    assert hook["spec"]["containers"][0]["args"] == ["validate"]
+    # helm test checks every source of the spec, whatever subset the scheduled run takes.
+    assert hook["spec"]["containers"][0]["args"] == ["check", "--config", "/etc/rollcall/job.yaml"]
 
 
 def test_log_settings():
@@ -340,7 +343,7 @@ def test_sharded_run_is_an_indexed_job():
     variables = env(container(docs))
     assert variables["ROLLCALL_SHARD_COUNT"] == "3"
     assert "JOB_COMPLETION_INDEX" not in variables
-    # The helm test pod validates the whole spec, unsharded.
+    # The helm test pod checks the whole spec, unsharded.
     hook = one(docs, "Pod", hook=True)
     assert "ROLLCALL_SHARD_COUNT" not in env(hook["spec"]["containers"][0])
 
@@ -502,17 +505,207 @@ def test_contradictory_values_fail_the_render(sets, message):
     assert message in render_error(*args)
 
 
+def notes(*args: str) -> str:
+    out = helm("install", "rollcall", str(CHART), "--namespace", "rollcall", "--dry-run=client", *args).stdout
+    return out.split("NOTES:", 1)[1]
+
+
 def test_notes_say_how_to_run_now_and_where_reports_land():
-    notes = helm("install", "rollcall", str(CHART), "--namespace", "rollcall", "--dry-run=client").stdout
-    notes = notes.split("NOTES:", 1)[1]
-    assert "kubectl --namespace rollcall create job --from=cronjob/rollcall rollcall-manual-$(date +%s)" in notes
-    assert "s3://compliance-reports/rollcall" in notes
-    assert "manifest.json" in notes
-    assert "helm test rollcall" in notes
-    assert "no credentials are configured" in notes
-    notes = helm(
-        "install", "rollcall", str(CHART), "--namespace", "rollcall", "--dry-run=client",
-        "--values", str(CHART / "ci" / TRIAL),
-    ).stdout.split("NOTES:", 1)[1]
-    assert "ConfigMap rollcall/rollcall-spec (key nightly.yaml)" in notes
-    assert "no credentials are configured" not in notes
+    text = notes()
+    assert "s3://compliance-reports/rollcall" in text
+    assert "manifest.json" in text
+    assert "helm test rollcall" in text
+    assert "rollcall check --config /etc/rollcall/job.yaml" in text
+    assert "no credentials are configured" in text
+    text = notes("--values", str(CHART / "ci" / TRIAL))
+    assert "ConfigMap rollcall/rollcall-spec (key nightly.yaml)" in text
+    assert "no credentials are configured" not in text
+
+
+def manual_run_commands(text: str) -> list[str]:
+    start = text.index("Run it now")
+    lines = text[start:].split("\n\n", 2)[1].splitlines()
+    return [line.strip() for line in lines if line.startswith("  ")]
+
+
+@pytest.mark.parametrize("values", [None, FULL], ids=["default", "sharded"])
+def test_notes_manual_run_is_copy_paste(values):
+    # Every command of the sequence runs as printed: the Job's name is made once, in a variable,
+    # and no line holds a placeholder for the reader to fill in.
+    commands = manual_run_commands(notes(*(["--values", str(CHART / "ci" / values)] if values else [])))
+    name = "rollcall-audit" if values else "rollcall"
+    namespace = "compliance" if values else "rollcall"
+    assert commands[0] == f'job="{name}-manual-$(date +%s)"'
+    assert commands[1] == f'kubectl --namespace {namespace} create job --from=cronjob/{name} "$job"'
+    assert f'kubectl --namespace {namespace} logs --follow --pod-running-timeout=5m "job/$job"' in commands
+    assert commands[-1] == f'kubectl --namespace {namespace} get job "$job"'
+    for command in commands:
+        assert "<" not in command and ">" not in command, command
+    if values:
+        assert any("--max-log-requests=3" in c for c in commands)
+
+
+def test_notes_warn_about_placeholder_values():
+    text = notes()
+    assert "WARNING: these values are still the chart's placeholders" in text
+    assert "config.output.url is the chart's example bucket (s3://compliance-reports/rollcall)" in text
+    assert "source vault: address https://vault.example.com:8200 is an example address" in text
+    text = notes(
+        "--set", "config.output.url=s3://acme-reports/rollcall",
+        "--set", "config.sources[0].name=vault",
+        "--set", "config.sources[0].kind=vault_client_activity",
+        "--set", "config.sources[0].address=https://vault.acme.internal:8200",
+    )
+    assert "placeholders" not in text
+    # Subdomains and the other reserved names count too; a real domain that merely contains one
+    # of them does not.
+    text = notes(
+        "--set", "config.sources[0].name=ld",
+        "--set", "config.sources[0].kind=launchdarkly_audit_log",
+        "--set", "config.sources[0].base_url=https://ld.example.org",
+    )
+    assert "source ld: base_url https://ld.example.org is an example address" in text
+    text = notes(
+        "--set", "config.output.url=s3://acme-reports/rollcall",
+        "--set", "config.sources[0].name=vault",
+        "--set", "config.sources[0].kind=vault_client_activity",
+        "--set", "config.sources[0].address=https://vault.notexample.com:8200",
+    )
+    assert "placeholders" not in text
+
+
+def test_placeholder_bucket_is_the_values_default():
+    # NOTES compares against this literal; it must stay the default of values.yaml.
+    assert values_yaml()["config"]["output"]["url"] == "s3://compliance-reports/rollcall"
+    assert "s3://compliance-reports/rollcall" in (CHART / "templates" / "_helpers.tpl").read_text()
+
+
+# --- helm test: rollcall check ------------------------------------------------------------------
+
+
+def test_helm_test_runs_rollcall_check_on_the_mounted_spec():
+    docs = render()
+    hook = one(docs, "Pod", hook=True)
+    assert hook["metadata"]["name"] == "rollcall-check"
+    c = hook["spec"]["containers"][0]
+    assert c["args"] == ["check", "--config", env(c)["ROLLCALL_CONFIG"]]
+    assert c["args"][2] == "/etc/rollcall/job.yaml"
+    hook = one(render(TRIAL), "Pod", hook=True)
+    assert hook["spec"]["containers"][0]["args"] == ["check", "--config", "/etc/rollcall-spec/nightly.yaml"]
+
+
+# --- Vault login with the service-account token ------------------------------------------------------
+
+
+def mounted_spec(docs: list[dict]) -> dict:
+    return yaml.safe_load(one(docs, "ConfigMap")["data"]["job.yaml"])
+
+
+def vault_token_volume(docs: list[dict]) -> dict | None:
+    found = [v for v in pod_spec(docs)["volumes"] if v["name"] == "vault-token"]
+    return found[0] if found else None
+
+
+def test_no_vault_token_volume_without_a_login_source():
+    for values in (None, FULL, TRIAL):
+        docs = render(values) if values else render()
+        assert vault_token_volume(docs) is None, values
+        assert "vault-token" not in {m["name"] for m in container(docs)["volumeMounts"]}
+
+
+def test_kubernetes_login_mounts_a_projected_token_and_points_the_spec_at_it():
+    docs = render(KUBERNETES_LOGIN)
+    assert vault_token_volume(docs) == {
+        "name": "vault-token",
+        "projected": {
+            "defaultMode": 0o440,
+            "sources": [{"serviceAccountToken": {"audience": "vault", "expirationSeconds": 600, "path": "token"}}],
+        },
+    }
+    mount = [m for m in container(docs)["volumeMounts"] if m["name"] == "vault-token"][0]
+    assert mount == {"name": "vault-token", "mountPath": "/var/run/secrets/rollcall-vault", "readOnly": True}
+    auth = mounted_spec(docs)["sources"][0]["auth"]
+    assert auth == {"method": "kubernetes", "role": "rollcall", "token_file": "/var/run/secrets/rollcall-vault/token"}
+    # The Kubernetes API token stays unmounted: the projected token is only for Vault.
+    assert pod_spec(docs)["automountServiceAccountToken"] is False
+    # helm test logs in the same way.
+    hook = one(docs, "Pod", hook=True)["spec"]
+    assert vault_token_volume(docs) in hook["volumes"]
+    assert mount in hook["containers"][0]["volumeMounts"]
+
+
+def test_vault_login_values_follow_the_chart_values():
+    docs = render(VAULT_LOGIN)
+    projected = vault_token_volume(docs)["projected"]["sources"][0]["serviceAccountToken"]
+    assert projected == {"audience": "https://vault.acme.internal", "expirationSeconds": 900, "path": "token"}
+    mount = [m for m in container(docs)["volumeMounts"] if m["name"] == "vault-token"][0]
+    assert mount["mountPath"] == "/var/run/secrets/vault-sa"
+    sources = {s["name"]: s for s in mounted_spec(docs)["sources"]}
+    assert sources["vault-prod"]["auth"]["token_file"] == "/var/run/secrets/vault-sa/token"
+    assert sources["vault-eu"]["auth"] == {
+        "method": "jwt",
+        "role": "rollcall-reports",
+        "mount": "jwt-eks",
+        "token_file": "/var/run/secrets/vault-sa/token",
+    }
+    # AppRole reads its ids from variables: no token_file is added.
+    assert "token_file" not in sources["vault-legacy"]["auth"]
+
+
+def test_always_mount_serves_a_spec_in_an_existing_configmap():
+    docs = render(TRIAL, sets=("vault.auth.alwaysMount=true",))
+    assert vault_token_volume(docs)["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
+    assert vault_token_volume(render(TRIAL)) is None
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ("vault.auth.tokenPath=/etc/rollcall/token",),
+        ("vault.auth.tokenPath=/tmp/token",),
+        (
+            "vault.auth.tokenPath=/var/run/secrets/rollcall/token",
+            "secretFiles.enabled=true",
+            "secretFiles.secretName=files",
+        ),
+    ],
+    ids=["config", "tmp", "secret-files"],
+)
+def test_a_token_folder_shared_with_another_mount_fails_the_render(sets):
+    args = ["--values", str(CHART / "ci" / KUBERNETES_LOGIN)] + [a for item in sets for a in ("--set", item)]
+    assert "another volume of the pod is mounted at" in render_error(*args)
+
+
+def test_a_token_file_elsewhere_fails_the_render():
+    error = render_error(
+        "--values", str(CHART / "ci" / KUBERNETES_LOGIN),
+        "--set", "config.sources[0].auth.token_file=/somewhere/else",
+    )
+    assert "source vault: auth.token_file is /somewhere/else" in error
+    assert "vault.auth.tokenPath" in error
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_pushgateway_rendered_into_the_spec_only_when_set():
+    assert "metrics" not in mounted_spec(render())
+    assert "metrics" not in mounted_spec(render(FULL))
+    spec = mounted_spec(render(sets=("metrics.pushgateway=http://pushgateway.monitoring:9091",)))
+    assert spec["metrics"] == {"pushgateway": "http://pushgateway.monitoring:9091"}
+    assert mounted_spec(render(VAULT_LOGIN))["metrics"] == {
+        "pushgateway": "http://prometheus-pushgateway.monitoring.svc:9091"
+    }
+
+
+def test_pushgateway_set_twice_differently_fails_the_render():
+    error = render_error(
+        "--set", "metrics.pushgateway=http://a:9091", "--set", "config.metrics.pushgateway=http://b:9091"
+    )
+    assert "not both" in error
+
+
+def test_chart_values_change_the_checksum():
+    # The checksum covers the spec as mounted, including what the chart adds to it.
+    base = checksum(render())
+    assert checksum(render(sets=("metrics.pushgateway=http://pushgateway:9091",))) != base

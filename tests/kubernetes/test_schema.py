@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import zoneinfo
 from pathlib import Path
 
 import jsonschema
@@ -44,6 +46,9 @@ SOURCE = "{name: vault, kind: vault_client_activity, address: https://vault.exam
         ("config: {outptu: {url: s3://b/p}}", "outptu"),
         ("config: {output: {options: {endpont: https://s3.example.com}}}", "endpont"),
         ("config: {http: {max_retry: 3}}", "max_retry"),
+        ("metrics: {pushgatway: http://pg:9091}", "pushgatway"),
+        ("vault: {auth: {audiance: vault}}", "audiance"),
+        (f"config: {{sources: [{SOURCE[:-1]}, auth: {{method: kubernetes, rol: rollcall}}}}]}}", "rol"),
     ],
 )
 def test_typos_fail_lint(tmp_path, values, typo):
@@ -71,10 +76,60 @@ def test_typo_fixture_fails_lint():
         "config: {sources: [{kind: vault_client_activity}]}",
         # A token pasted where its variable's name goes.
         "config: {sources: [{name: vault, kind: vault_client_activity, token_env: hvs.x-y}]}",
+        "metrics: {pushgateway: pushgateway:9091}",  # no scheme
+        "vault: {auth: {expirationSeconds: 60}}",  # below Kubernetes' minimum of 600 s
+        "vault: {auth: {tokenPath: token}}",  # relative
+        f"config: {{sources: [{SOURCE[:-1]}, auth: {{method: oidc}}}}]}}",
     ],
 )
 def test_wrong_values_fail_lint(tmp_path, values):
     assert lint_values(tmp_path, values).returncode != 0, f"helm lint accepted {values}"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "0 3 * *",  # four fields
+        "0 3 * * * *",  # six: seconds are not Kubernetes cron
+        "TZ=Europe/Paris 0 3 * * *",  # Kubernetes rejects TZ in the schedule; use timeZone
+        "@every 1h",
+        "daily",
+        "0 3 * * * ; rm",
+    ],
+)
+def test_a_bad_schedule_fails_lint(tmp_path, schedule):
+    result = lint_values(tmp_path, f"schedule: {json.dumps(schedule)}")
+    assert result.returncode != 0, f"helm lint accepted schedule {schedule!r}"
+    assert "schedule" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * *", "30 2 * * 1-5", "*/15 0-6 1,15 JAN-JUN MON", "@daily", "@hourly"])
+def test_a_good_schedule_passes_lint(tmp_path, schedule):
+    result = lint_values(tmp_path, f"schedule: {json.dumps(schedule)}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("zone", ["Paris", "Europe Paris", "europe/paris", "UTC+2", "Europe/Paris ", "Mars/Olympus"])
+def test_a_bad_time_zone_fails_lint(tmp_path, zone):
+    result = lint_values(tmp_path, f"timeZone: {json.dumps(zone)}")
+    assert result.returncode != 0, f"helm lint accepted timeZone {zone!r}"
+    assert "timeZone" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("zone", ["", "Etc/UTC", "UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT-14"])
+def test_a_good_time_zone_passes_lint(tmp_path, zone):
+    result = lint_values(tmp_path, f"timeZone: {json.dumps(zone)}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_time_zone_pattern_admits_every_iana_area_location_name():
+    # The pattern stands in for the IANA list; it must not refuse a real Area/Location zone.
+    pattern = re.compile(SCHEMA["properties"]["timeZone"]["pattern"])
+    areas = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+    zones = [z for z in zoneinfo.available_timezones() if z.split("/")[0] in areas or z.startswith("Etc/")]
+    assert len(zones) > 300, "no IANA database here to compare with"
+    refused = sorted(z for z in zones if not pattern.fullmatch(z))
+    assert refused == []
 
 
 def test_a_correct_override_passes_lint(tmp_path):

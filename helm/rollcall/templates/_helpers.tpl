@@ -59,9 +59,77 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The job spec as mounted: the ConfigMap's content and the checksum annotation both use it. */}}
+{{/*
+The job spec as mounted: the ConfigMap's content and the checksum annotation both use it. It is
+`config` as given, plus what the chart's own values decide: the projected token's path as the
+token_file of each source that logs in with it, and metrics.pushgateway.
+*/}}
 {{- define "rollcall.spec" -}}
-{{- toYaml .Values.config -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $tokenPath := .Values.vault.auth.tokenPath -}}
+{{- range ($config.sources | default list) -}}
+{{- if eq (include "rollcall.loginWithServiceAccountToken" .) "true" -}}
+{{- if not .auth.token_file -}}
+{{- $_ := set .auth "token_file" $tokenPath -}}
+{{- else if ne .auth.token_file $tokenPath -}}
+{{- fail (printf "source %s: auth.token_file is %s, but the chart mounts the service-account token at vault.auth.tokenPath (%s); leave token_file out, or set vault.auth.tokenPath" (toString .name) (toString .auth.token_file) $tokenPath) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.metrics.pushgateway -}}
+{{- if and (kindIs "map" $config.metrics) $config.metrics.pushgateway (ne $config.metrics.pushgateway .) -}}
+{{- fail "set metrics.pushgateway or config.metrics.pushgateway, not both" -}}
+{{- end -}}
+{{- $metrics := ternary $config.metrics (dict) (kindIs "map" $config.metrics) -}}
+{{- $_ := set $metrics "pushgateway" . -}}
+{{- $_ := set $config "metrics" $metrics -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* "true" when this source of the spec logs in to Vault with a Kubernetes service-account token. */}}
+{{- define "rollcall.loginWithServiceAccountToken" -}}
+{{- if and (kindIs "map" .) (kindIs "map" .auth) (has (toString .auth.method) (list "kubernetes" "jwt")) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when the pod needs the projected service-account token volume. */}}
+{{- define "rollcall.mountsVaultToken" -}}
+{{- $needed := .Values.vault.auth.alwaysMount -}}
+{{- if not .Values.existingConfigMap -}}
+{{- range (.Values.config.sources | default list) -}}
+{{- if eq (include "rollcall.loginWithServiceAccountToken" .) "true" -}}
+{{- $needed = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $needed -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+Values still at the chart's placeholders, one per line: the example bucket of values.yaml and
+addresses under the names RFC 2606 reserves for documentation, which no real server has.
+*/}}
+{{- define "rollcall.placeholders" -}}
+{{- if not .Values.existingConfigMap -}}
+{{- with .Values.config.output -}}
+{{- if eq (toString .url) "s3://compliance-reports/rollcall" }}
+config.output.url is the chart's example bucket ({{ .url }})
+{{- end -}}
+{{- end -}}
+{{- range (.Values.config.sources | default list) -}}
+{{- $source := . -}}
+{{- range (list "address" "base_url") -}}
+{{- $url := toString (get $source .) -}}
+{{- if regexMatch "^[a-z]+://([^/:]+[.])?example[.](com|org|net)([:/]|$)" $url }}
+source {{ $source.name }}: {{ . }} {{ $url }} is an example address
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The ConfigMap holding the job spec, and the key of the spec in it. */}}
@@ -75,6 +143,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- else -}}
 job.yaml
 {{- end -}}
+{{- end -}}
+
+{{/* Where the pod reads the job spec. */}}
+{{- define "rollcall.configPath" -}}
+{{- printf "%s/%s" (trimSuffix "/" .Values.configMountPath) (include "rollcall.configKey" .) -}}
 {{- end -}}
 
 {{/* The Secret loaded as environment variables. */}}
@@ -106,6 +179,14 @@ that fails at 3 a.m.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if eq (include "rollcall.mountsVaultToken" .) "true" -}}
+{{- $tokenDir := dir .Values.vault.auth.tokenPath -}}
+{{- $taken := list (trimSuffix "/" .Values.configMountPath) "/tmp" -}}
+{{- if .Values.secretFiles.enabled -}}{{- $taken = append $taken (trimSuffix "/" .Values.secretFiles.mountPath) -}}{{- end -}}
+{{- if has $tokenDir $taken -}}
+{{- fail (printf "vault.auth.tokenPath %s is in %s, which another volume of the pod is mounted at; choose a folder of its own" .Values.vault.auth.tokenPath $tokenDir) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.sharding.enabled (kindIs "invalid" .Values.job.backoffLimit) -}}
 {{- fail "sharding needs job.backoffLimit: it becomes the retry limit of each shard (backoffLimitPerIndex)" -}}
 {{- end -}}
@@ -117,7 +198,7 @@ that fails at 3 a.m.
 {{/*
 The pod spec shared by the CronJob's runs and the `helm test` pod. Called with a dict:
   ctx   the root context
-  args  the container arguments (["run", ...] or ["validate"])
+  args  the container arguments (["run", ...] or ["check"])
   shard whether to pass the shard count (only the scheduled run is sharded)
 */}}
 {{- define "rollcall.podSpec" -}}
@@ -154,7 +235,7 @@ containers:
       {{- toYaml .args | nindent 6 }}
     env:
       - name: ROLLCALL_CONFIG
-        value: {{ printf "%s/%s" (trimSuffix "/" $v.configMountPath) (include "rollcall.configKey" $) | quote }}
+        value: {{ include "rollcall.configPath" $ | quote }}
       {{- with $v.logFormat }}
       - name: ROLLCALL_LOG_FORMAT
         value: {{ . | quote }}
@@ -208,6 +289,11 @@ containers:
         mountPath: {{ $v.secretFiles.mountPath }}
         readOnly: true
       {{- end }}
+      {{- if eq (include "rollcall.mountsVaultToken" $) "true" }}
+      - name: vault-token
+        mountPath: {{ dir $v.vault.auth.tokenPath }}
+        readOnly: true
+      {{- end }}
       {{- with $v.extraVolumeMounts }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -237,6 +323,21 @@ volumes:
           path: {{ .key }}
         {{- end }}
       {{- end }}
+  {{- end }}
+  {{- if eq (include "rollcall.mountsVaultToken" $) "true" }}
+  {{- /*
+  The pod's service-account token for Vault's kubernetes or jwt login: bound to the audience the
+  Vault role expects and short-lived, renewed by the kubelet. Not the Kubernetes API token, which
+  stays unmounted.
+  */}}
+  - name: vault-token
+    projected:
+      defaultMode: 0440
+      sources:
+        - serviceAccountToken:
+            audience: {{ $v.vault.auth.audience | quote }}
+            expirationSeconds: {{ $v.vault.auth.expirationSeconds | int64 }}
+            path: {{ base $v.vault.auth.tokenPath }}
   {{- end }}
   {{- with $v.extraVolumes }}
   {{- toYaml . | nindent 2 }}
