@@ -22,10 +22,10 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit, integration on the real binary, doc tests)"
-cargo test --locked --no-fail-fast
+cargo test --locked --workspace --no-fail-fast
 
 step "demo (the job end to end against the fake APIs)"
 demo_dir=$(mktemp -d)
