@@ -127,8 +127,8 @@ impl Checker {
         self.violations.clone()
     }
 
-    /// `Ok` if the real API would take the request; otherwise the API's own refusal, with the
-    /// violation recorded.
+    /// `None` if the real API would take the request; otherwise the API's own refusal, with
+    /// the violation recorded.
     pub fn check(
         &self,
         method: &str,
@@ -136,13 +136,13 @@ impl Checker {
         query: Option<&str>,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
-        self.contract
+    ) -> Option<Response> {
+        let problem = self
+            .contract
             .check(method, path, query, headers, body)
-            .map_err(|problem| {
-                self.violations.push(problem.clone());
-                self.contract.refusal(&problem)
-            })
+            .err()?;
+        self.violations.push(problem.clone());
+        Some(self.contract.refusal(&problem))
     }
 
     /// Records a request for a path the API does not have; the fake answers it with the API's
@@ -154,15 +154,15 @@ impl Checker {
 }
 
 /// Reads a request body for the check; a body too large for any of these APIs is refused.
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, Box<Response>> {
     axum::body::to_bytes(body, MAX_REQUEST_BODY)
         .await
         .map_err(|_| {
-            (
+            let too_large = (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body larger than {MAX_REQUEST_BODY} bytes"),
-            )
-                .into_response()
+            );
+            Box::new(too_large.into_response())
         })
 }
 

@@ -571,11 +571,11 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     // Judged now, answered where LaunchDarkly validates parameters: after authentication and
     // the rate limits, which invalid requests spend too.
-    let verdict = shared.checker.check(
+    let refusal = shared.checker.check(
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -585,7 +585,7 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
     let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
     seen.at = arrived.duration_since(shared.started);
     let latency = lock(&shared.state).latency;
-    let (seq, response) = answer(&shared, n, &parts.headers, &seen.query, arrived, verdict);
+    let (seq, response) = answer(&shared, n, &parts.headers, &seen.query, arrived, refusal);
     crate::chassis::pause(latency).await;
     let status = response.status().as_u16();
     *lock(&counters.statuses).entry(status).or_default() += 1;
@@ -615,12 +615,12 @@ fn answer(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     arrived: Instant,
-    verdict: Result<(), Response>,
+    refusal: Option<Response>,
 ) -> (u64, Response) {
     let mut state = lock(&shared.state);
     // Taken under the state lock: the log's order is the order answers were decided.
     let seq = shared.counters.answered.fetch_add(1, Ordering::SeqCst);
-    let response = decide(&mut state, shared, n, headers, query, arrived, verdict);
+    let response = decide(&mut state, shared, n, headers, query, arrived, refusal);
     (seq, response)
 }
 
@@ -631,7 +631,7 @@ fn decide(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     arrived: Instant,
-    verdict: Result<(), Response>,
+    refusal: Option<Response>,
 ) -> Response {
     let now = now_ms();
 
@@ -721,7 +721,7 @@ fn decide(
         ));
     }
 
-    if let Err(refusal) = verdict {
+    if let Some(refusal) = refusal {
         return with_limits(refusal);
     }
     let int = |name: &str| -> Result<Option<i64>, String> {

@@ -342,10 +342,10 @@ async fn export(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     // Judged now, answered where Vault parses the fields: after the token check.
-    let verdict = shared.checker.check(
+    let refusal = shared.checker.check(
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -359,7 +359,7 @@ async fn export(State(shared): State<Shared>, request: Request) -> Response {
     let response = if running > 1 {
         export_in_progress().response()
     } else {
-        answer(&shared, &parts.headers, &seen.query, verdict)
+        answer(&shared, &parts.headers, &seen.query, refusal)
     };
     seen.status = response.status().as_u16();
     shared.log.push(seen);
@@ -385,7 +385,7 @@ fn answer(
     shared: &Shared,
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
-    verdict: Result<(), Response>,
+    refusal: Option<Response>,
 ) -> Response {
     let mut state = lock(&shared.state);
     if let Some(injected) = state.inject.pop_front() {
@@ -404,7 +404,7 @@ fn answer(
         )
             .into_response();
     }
-    if let Err(refusal) = verdict {
+    if let Some(refusal) = refusal {
         return refusal;
     }
     let (Some(start), Some(end)) = (query.get("start_time"), query.get("end_time")) else {
