@@ -627,4 +627,21 @@ mod tests {
         let problem = login("kubernetes", "").expect_err("no body");
         assert!(problem.contains("request body is required"), "{problem}");
     }
+
+    #[tokio::test]
+    #[should_panic(expected = "requests the real API would refuse")]
+    async fn a_fake_that_saw_a_refused_request_fails_the_test_when_dropped() {
+        let fake = launchdarkly::FakeLaunchDarkly::start("api-token").await;
+        let answer = reqwest::Client::new()
+            .get(format!("{}/api/v2/auditlog?limit=50", fake.url()))
+            .header("authorization", "api-token")
+            .send()
+            .await
+            .expect("the fake answers");
+        // Refused in LaunchDarkly's own shape, although the fake could have served 50.
+        assert_eq!(answer.status(), 400);
+        let body: serde_json::Value = answer.json().await.expect("a JSON error");
+        assert_eq!(body["code"], "invalid_request");
+        drop(fake);
+    }
 }

@@ -2,6 +2,7 @@
 //! and gives it a scratch folder with a spec and a local output. Shared by the integration tests
 //! and (through `#[path]`, since a bench cannot use a test binary's modules) the benchmarks.
 
+// The test binary and each bench use different parts of it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
