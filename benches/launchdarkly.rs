@@ -11,13 +11,13 @@
 //! the scenarios listed. Run by `cargo test --benches` (without `--bench`), it is a quick smoke
 //! run at a fiftieth of the sizes with short latencies and windows, checking correctness only.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/it/support/driver.rs"]
+mod driver;
 
+use driver::Workspace;
+use rollcall_fakes::launchdarkly::{Budget, FakeLaunchDarkly, Generated};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::Workspace;
-use support::launchdarkly::{Budget, FakeLaunchDarkly, Generated};
 
 const TOKEN: &str = "api-bench-0000-fake-token";
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -112,7 +112,7 @@ async fn run(fake: &FakeLaunchDarkly, extra: &str) -> Outcome {
     let started = Instant::now();
     let env =
         [("ROLLCALL_NOW", NOW), ("LD_API_TOKEN", TOKEN)].map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let (ran, peak) = support::rollcall_measured(
+    let (ran, peak) = driver::rollcall_measured(
         &["run", "--config", spec.to_str().expect("utf-8 path")],
         &env,
         ws.path(),
@@ -120,7 +120,7 @@ async fn run(fake: &FakeLaunchDarkly, extra: &str) -> Outcome {
     .await;
     let elapsed = started.elapsed();
     let data = match &fake.state().data {
-        support::launchdarkly::Data::Generated(g) => g.clone(),
+        rollcall_fakes::launchdarkly::Data::Generated(g) => g.clone(),
         _ => panic!("benchmarks use generated data"),
     };
     let (start, end) = (now_ms() - 30 * DAY_MS, now_ms());

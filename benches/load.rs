@@ -6,16 +6,16 @@
 //!
 //! `cargo bench --bench load`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/it/support/driver.rs"]
+mod driver;
 
 use chrono::{DateTime, Utc};
-use rollcall::time::Month;
+use driver::{Workspace, csv_rows, rollcall_measured};
+use rollcall_fakes::launchdarkly::{FakeLaunchDarkly, Generated};
+use rollcall_fakes::vault::Month;
+use rollcall_fakes::vault::{Activity, FakeVault, Version};
+use rollcall_fakes::vision_one::benchmark_tenant;
 use std::time::{Duration, Instant};
-use support::launchdarkly::{FakeLaunchDarkly, Generated};
-use support::vault::{Activity, FakeVault, Version};
-use support::vision_one::benchmark_tenant;
-use support::{Workspace, csv_rows, rollcall_measured};
 
 const NOW: &str = "2026-11-22T03:00:00Z";
 const VAULT_TOKEN: &str = "bench-vault-token";

@@ -9,13 +9,13 @@
 //!
 //! `cargo bench --bench vision_one`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/it/support/driver.rs"]
+mod driver;
 
 use chrono::{DateTime, Utc};
+use driver::{Workspace, csv_rows, rollcall};
+use rollcall_fakes::vision_one::benchmark_tenant;
 use std::time::{Duration, Instant};
-use support::vision_one::benchmark_tenant;
-use support::{Workspace, csv_rows, rollcall};
 
 const TOKEN: &str = "bench-vision-one-token";
 const NOW: &str = "2026-11-22T03:00:00Z";

@@ -4,9 +4,6 @@
 //! It runs the same library entry point as `rollcall run`, with the spec written to a temp file
 //! and the fakes' tokens passed as the environment.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use rollcall::config::Environment;
 use rollcall::config::env::LogFormat;
 use rollcall::run::{self, RunOptions};
@@ -18,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> ExitCode {
     rollcall::logging::init(LogFormat::Text, Some("info"));
     let clock = RunClock::system();
-    let (_vault, vault_item, vault_env) = support::vault::demo(clock.now()).await;
-    let (_trend, trend_item, trend_env) = support::vision_one::demo().await;
-    let (_launchdarkly, ld_item, ld_env) = support::launchdarkly::demo().await;
+    let (_vault, vault_item, vault_env) = rollcall_fakes::vault::demo(clock.now()).await;
+    let (_trend, trend_item, trend_env) = rollcall_fakes::vision_one::demo().await;
+    let (_launchdarkly, ld_item, ld_env) = rollcall_fakes::launchdarkly::demo().await;
 
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,

@@ -53,10 +53,10 @@ step "module layering (no module uses one above it)"
 scripts/check-layering.sh
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit, integration on the real binary, doc tests)"
-cargo test --locked --no-fail-fast
+cargo test --locked --workspace --no-fail-fast
 
 step "demo (the job end to end against the fake APIs)"
 demo_dir=$(mktemp -d)

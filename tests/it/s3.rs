@@ -1,18 +1,16 @@
 //! The S3 output against a real S3-compatible server on loopback that verifies SigV4 signatures
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
-mod support;
-
+use crate::support::{Workspace, csv_rows, rollcall};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::vault::{Activity, FakeVault, Version, mid, month};
-use support::{Workspace, csv_rows, rollcall};
 
 const ACCESS_KEY: &str = "rollcall-test-access";
 const SECRET_KEY: &str = "rollcall-test-secret-5d2f8e";

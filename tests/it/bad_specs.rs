@@ -1,10 +1,8 @@
 //! Malformed and hostile job specs: each is refused with exit 2, a message naming the problem,
 //! and (where the YAML has one) its line; the parser never panics on any input.
 
-mod support;
-
+use crate::support::{Workspace, rollcall};
 use proptest::prelude::*;
-use support::{Workspace, rollcall};
 
 const GOOD: &str = "\
 job: nightly

@@ -2,10 +2,8 @@
 //! malformed data, server errors, unreachable hosts, bad specs, validate, help) is searched at
 //! debug log level for the tokens; they appear nowhere. Each token goes only to its own host.
 
-mod support;
-
-use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
-use support::{Workspace, rollcall};
+use crate::support::{Workspace, rollcall};
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN_A: &str = "hvs.SECRET-alpha-5f0c2a9e";
 const TOKEN_B: &str = "hvs.SECRET-bravo-91d7b3c4";
@@ -72,7 +70,7 @@ async fn tokens_appear_in_no_output_on_any_path_and_go_only_to_their_host() {
             for _ in 0..3 {
                 b.state()
                     .inject
-                    .push_back(Injected::json_error(500, "internal error"));
+                    .push_back(rollcall_fakes::vault::error(500, "internal error"));
             }
         }),
         ("body broken mid-stream", |_, b| {
@@ -177,8 +175,8 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_keeps_its_token_out_of_output_and_on_its_own_host() {
-    use support::launchdarkly::{FakeEntry, FakeLaunchDarkly};
-    use support::vision_one::{FakeAccount, FakeVisionOne};
+    use rollcall_fakes::launchdarkly::{FakeEntry, FakeLaunchDarkly};
+    use rollcall_fakes::vision_one::{FakeAccount, FakeVisionOne};
     const TREND: &str = "trend-SECRET-delta-77e1";
     const LD: &str = "api-SECRET-echo-4a90";
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T03:00:00Z")

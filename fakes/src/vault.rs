@@ -1,5 +1,5 @@
 //! A fake Vault serving `GET /v1/sys/internal/counters/activity/export`, faithful to
-//! `../shared/reference/vault-activity-export.md`:
+//! `docs/reference/vault.md`:
 //!
 //! - `X-Vault-Token` checked; a bad or missing token, or a policy without `sudo`, gets 403 with
 //!   Vault's multi-error body;
@@ -15,7 +15,8 @@
 //! - injected answers (429 with Retry-After, 503 sealed, HTML from a proxy...) for the first
 //!   requests, and a body that breaks off mid-stream.
 
-use super::{Log, Seen, Server, header_map, parse_query};
+use crate::chassis::{Canned, Checker, InFlight, Log, Seen, Server, TlsIdentity, lock, read_body};
+use crate::openapi::Contract;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,11 +24,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use chrono::{DateTime, TimeZone, Utc};
-use rollcall::time::Month;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const EXPORT_PATH: &str = "/v1/sys/internal/counters/activity/export";
@@ -45,6 +45,59 @@ pub enum Version {
     V1_18,
     /// 1.21+: `token_creation_time` and `client_first_used_time` instead of `timestamp`.
     V1_21,
+}
+
+/// A UTC calendar month: the unit Vault keeps activity in (one segment per month, keyed by the
+/// month's first instant). The fake's own, so a mistake in rollcall's calendar cannot hide here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    /// Months since January of year 0: orders and shifts months with plain integer arithmetic.
+    index: i64,
+}
+
+impl Month {
+    /// `None` unless `month` is 1..=12.
+    pub fn new(year: i32, month: u32) -> Option<Self> {
+        (1..=12).contains(&month).then(|| Self {
+            index: i64::from(year) * 12 + i64::from(month) - 1,
+        })
+    }
+
+    /// The month `instant` falls in, in UTC.
+    pub fn of(instant: DateTime<Utc>) -> Self {
+        Self {
+            index: i64::from(instant.year()) * 12 + i64::from(instant.month0()),
+        }
+    }
+
+    pub fn year(&self) -> i32 {
+        self.index.div_euclid(12) as i32
+    }
+
+    /// 1..=12
+    pub fn month(&self) -> u32 {
+        self.index.rem_euclid(12) as u32 + 1
+    }
+
+    /// This month shifted by `delta` months (negative goes back).
+    pub fn plus(&self, delta: i64) -> Self {
+        Self {
+            index: self.index + delta,
+        }
+    }
+
+    /// The segment key: the 1st at 00:00:00 UTC.
+    pub fn start(&self) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(self.year(), self.month(), 1, 0, 0, 0)
+            .single()
+            .expect("the 1st of a month at midnight UTC exists")
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year(), self.month())
+    }
 }
 
 /// One client's activity in one month.
@@ -129,36 +182,40 @@ impl Activity {
     }
 }
 
-/// An answer served instead of the real one.
-#[derive(Debug, Clone)]
-pub struct Injected {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
+/// Vault's error body: `{"errors":[message]}`.
+pub fn error(status: u16, message: &str) -> Canned {
+    Canned::json(
+        status,
+        &format!("{}\n", serde_json::json!({ "errors": [message] })),
+    )
 }
 
-impl Injected {
-    pub fn json_error(status: u16, message: &str) -> Self {
-        Self {
-            status,
-            body: format!("{}\n", serde_json::json!({ "errors": [message] })),
-            headers: vec![("content-type", "application/json".into())],
-        }
-    }
+/// A 429 from a rate-limit quota, with `Retry-After` in seconds.
+pub fn rate_limited(retry_after_secs: u64) -> Canned {
+    error(
+        429,
+        "request path \"sys/internal/counters/activity/export\": rate limit quota exceeded",
+    )
+    .with_header("retry-after", retry_after_secs.to_string())
+}
 
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut i = Self::json_error(
-            429,
-            "request path \"sys/internal/counters/activity/export\": rate limit quota exceeded",
-        );
-        i.headers
-            .push(("retry-after", retry_after_secs.to_string()));
-        i
-    }
+/// The answer to an export while another one runs.
+pub fn export_in_progress() -> Canned {
+    error(400, "existing export in progress")
+}
 
-    pub fn in_progress() -> Self {
-        Self::json_error(400, "existing export in progress")
-    }
+/// Vault's OpenAPI document (a cut, see `fakes/openapi/README.md`); Vault answers a request it
+/// cannot route or parse with 400 and its multi-error body.
+pub fn contract() -> &'static Contract {
+    static CONTRACT: OnceLock<Contract> = OnceLock::new();
+    CONTRACT.get_or_init(|| {
+        Contract::new(
+            "Vault",
+            "/v1",
+            include_str!("../openapi/vault.json"),
+            |problem| error(400, &format!("1 error occurred:\n\t* {problem}\n\n")).response(),
+        )
+    })
 }
 
 /// The fake's data and behaviour; change it between requests through [`FakeVault::state`].
@@ -172,7 +229,7 @@ pub struct VaultState {
     pub crlf: bool,
     pub final_newline: bool,
     /// Served, in order, before any real answer.
-    pub inject: VecDeque<Injected>,
+    pub inject: VecDeque<Canned>,
     /// A line appended to the given month's export as is (malformed data tests).
     pub garbage: Option<(Month, String)>,
     /// Raw bytes appended as a line to the given month's export (not UTF-8, say).
@@ -187,15 +244,15 @@ pub struct VaultState {
 struct Shared {
     state: Arc<Mutex<VaultState>>,
     log: Log,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
+    in_flight: InFlight,
+    checker: Checker,
 }
 
 pub struct FakeVault {
     pub server: Server,
     pub log: Log,
     state: Arc<Mutex<VaultState>>,
-    max_in_flight: Arc<AtomicUsize>,
+    in_flight: InFlight,
 }
 
 impl FakeVault {
@@ -204,11 +261,11 @@ impl FakeVault {
     }
 
     /// Serves HTTPS with `tls` (a certificate from a test CA).
-    pub async fn start_tls(token: &str, version: Version, tls: &super::TlsIdentity) -> Self {
+    pub async fn start_tls(token: &str, version: Version, tls: &TlsIdentity) -> Self {
         Self::start_with(token, version, Some(tls)).await
     }
 
-    async fn start_with(token: &str, version: Version, tls: Option<&super::TlsIdentity>) -> Self {
+    async fn start_with(token: &str, version: Version, tls: Option<&TlsIdentity>) -> Self {
         let state = Arc::new(Mutex::new(VaultState {
             token: token.to_owned(),
             version,
@@ -226,23 +283,24 @@ impl FakeVault {
         let shared = Shared {
             state: state.clone(),
             log: log.clone(),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            max_in_flight: Arc::new(AtomicUsize::new(0)),
+            in_flight: InFlight::default(),
+            checker: Checker::new(contract()),
         };
-        let max_in_flight = shared.max_in_flight.clone();
+        let violations = shared.checker.violations();
+        let in_flight = shared.in_flight.clone();
         let router = Router::new()
             .route(EXPORT_PATH, get(export))
             .fallback(not_found)
             .with_state(shared);
         let server = match tls {
-            Some(tls) => Server::start_tls(router, tls).await,
-            None => Server::start(router).await,
+            Some(tls) => Server::start_tls(router, violations, tls).await,
+            None => Server::start(router, violations).await,
         };
         Self {
             server,
             log,
             state,
-            max_in_flight,
+            in_flight,
         }
     }
 
@@ -251,11 +309,11 @@ impl FakeVault {
     }
 
     pub fn https_url(&self) -> String {
-        format!("https://{}", self.server.addr)
+        self.server.https_url()
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, VaultState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     pub fn add(&self, month: Month, activity: Activity) {
@@ -264,12 +322,14 @@ impl FakeVault {
 
     /// Most exports that were ever running at once.
     pub fn max_concurrent(&self) -> usize {
-        self.max_in_flight.load(Ordering::SeqCst)
+        self.in_flight.peak()
     }
 }
 
-async fn not_found(request: Request) -> Response {
-    let _ = request;
+async fn not_found(State(shared): State<Shared>, request: Request) -> Response {
+    shared
+        .checker
+        .unknown_path(request.method().as_str(), request.uri().path());
     (
         StatusCode::NOT_FOUND,
         [("content-type", "application/json")],
@@ -278,47 +338,37 @@ async fn not_found(request: Request) -> Response {
         .into_response()
 }
 
-struct InFlight(Arc<AtomicUsize>);
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 async fn export(State(shared): State<Shared>, request: Request) -> Response {
-    let query = parse_query(request.uri().query());
-    let headers = request.headers().clone();
-    let running = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let guard = InFlight(shared.in_flight.clone());
-    shared.max_in_flight.fetch_max(running, Ordering::SeqCst);
-    let delay = shared.state.lock().unwrap_or_else(|e| e.into_inner()).delay;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let response = if running > 1 {
-        json_error(StatusCode::BAD_REQUEST, "existing export in progress")
-    } else {
-        answer(&shared, &headers, &query)
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
     };
-    shared.log.push(Seen {
-        method: "GET".into(),
-        path: request.uri().path().to_owned(),
-        query,
-        raw_query: request.uri().query().unwrap_or("").to_owned(),
-        headers: header_map(&headers),
-        status: response.status().as_u16(),
-    });
+    // Judged now, answered where Vault parses the fields: after the token check.
+    let refusal = shared.checker.check(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
+    let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
+    let (running, guard) = shared.in_flight.enter();
+    let delay = lock(&shared.state).delay;
+    crate::chassis::pause(delay).await;
+    let response = if running > 1 {
+        export_in_progress().response()
+    } else {
+        answer(&shared, &parts.headers, &seen.query, refusal)
+    };
+    seen.status = response.status().as_u16();
+    shared.log.push(seen);
     drop(guard);
     response
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [("content-type", "application/json")],
-        format!("{}\n", serde_json::json!({ "errors": [message] })),
-    )
-        .into_response()
+    error(status.as_u16(), message).response()
 }
 
 /// `parseutil.ParseAbsoluteTime`: RFC 3339 (with or without fraction) or epoch seconds.
@@ -331,10 +381,15 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
-fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>) -> Response {
-    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+fn answer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    refusal: Option<Response>,
+) -> Response {
+    let mut state = lock(&shared.state);
     if let Some(injected) = state.inject.pop_front() {
-        return super::canned(injected.status, injected.body, injected.headers);
+        return injected.response();
     }
     let token_ok = headers
         .get("x-vault-token")
@@ -348,6 +403,9 @@ fn answer(shared: &Shared, headers: &HeaderMap, query: &BTreeMap<String, String>
             PERMISSION_DENIED,
         )
             .into_response();
+    }
+    if let Some(refusal) = refusal {
+        return refusal;
     }
     let (Some(start), Some(end)) = (query.get("start_time"), query.get("end_time")) else {
         return json_error(
@@ -488,9 +546,11 @@ pub fn mid(month: Month) -> DateTime<Utc> {
         .expect("valid time")
 }
 
+/// The demo token; not a secret anywhere.
+pub const DEMO_TOKEN: &str = "hvs.demo-token-not-a-secret";
+
 /// A running fake Vault with a year of varied demo activity, its `sources:` item and its env.
 pub async fn demo(now: DateTime<Utc>) -> (FakeVault, String, Vec<(String, String)>) {
-    const DEMO_TOKEN: &str = "hvs.demo-token-not-a-secret";
     let fake = FakeVault::start(DEMO_TOKEN, Version::V1_21).await;
     let current = Month::of(now);
     let namespaces = ["", "team-a/", "team-b/", "platform/ci/"];

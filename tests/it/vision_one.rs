@@ -1,16 +1,15 @@
 //! The Trend Vision One source through the real binary, against the fake Trend API.
 
-mod support;
-
+use crate::support::matrix::{Case, MatrixSource};
+use crate::support::{Ran, Workspace, csv_rows, rollcall};
 use chrono::{DateTime, Utc};
-use std::time::{Duration, Instant};
-use support::matrix::{Case, MatrixSource};
-use support::vault::{Activity, FakeVault, Version, mid, month};
-use support::vision_one::{
-    ACCOUNT_FIELDS, AUDIT_FIELDS, Answer, Event, FakeAccount, FakeVisionOne, Fault, Filter,
-    LOGON_FILTER, LastPage, Limit, LinkStyle, Outcome, TimeForm, Which, decode_token, encode_token,
+use rollcall_fakes::Canned;
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use rollcall_fakes::vision_one::{
+    ACCOUNT_FIELDS, AUDIT_FIELDS, Event, FakeAccount, FakeVisionOne, Fault, Filter, LOGON_FILTER,
+    LastPage, Limit, LinkStyle, Outcome, TimeForm, Which, decode_token, encode_token,
 };
-use support::{Ran, Workspace, csv_rows, rollcall};
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.fake-trend-key.c2lnbmF0dXJl";
 /// The tests' "now"; the 90-day threshold falls on 2026-08-24T03:00:00Z.
@@ -144,12 +143,13 @@ impl MatrixSource for TrendMatrix {
             Case::RateLimitedOnce => fake
                 .state()
                 .faults
-                .push(Fault::first_request(Answer::too_many(Some(1)))),
+                .push(Fault::first_request(rollcall_fakes::vision_one::too_many(Some(1)))),
             Case::Unauthorized => fake.state().token = "another-tenant's-key".into(),
             Case::Malformed => fake.state().faults.push(Fault::page_always(
                 Which::Audit,
                 0,
-                Answer::ok_text(
+                Canned::text(
+                    200,
                     "<!DOCTYPE html><html><head><title>Sign in</title></head><body>proxy login</body></html>",
                     "text/html",
                 ),
@@ -186,7 +186,7 @@ impl MatrixSource for TrendMatrix {
     }
 }
 
-support::matrix::matrix_tests!(TrendMatrix);
+crate::support::matrix::matrix_tests!(TrendMatrix);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_exact_and_pages_follow_next_link_with_the_filter() {
@@ -563,7 +563,7 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
         state.faults.push(Fault::page_always(
             Which::Audit,
             1,
-            Answer::html(502, "502 Bad Gateway"),
+            Canned::html(502, "502 Bad Gateway"),
         ));
     }
     let vault = FakeVault::start("hvs.vault-token", Version::V1_18).await;
@@ -654,7 +654,7 @@ async fn a_429_without_retry_after_is_backed_off_then_retried() {
         which: Some(Which::Audit),
         page: None,
         times: 2,
-        answer: Answer::too_many(None),
+        answer: rollcall_fakes::vision_one::too_many(None),
     });
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
@@ -677,7 +677,7 @@ async fn persistent_429s_fail_the_source_and_flag_nobody() {
         which: Some(Which::Audit),
         page: None,
         times: usize::MAX,
-        answer: Answer::too_many(Some(0)),
+        answer: rollcall_fakes::vision_one::too_many(Some(0)),
     });
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
@@ -780,7 +780,7 @@ async fn a_page_that_is_not_the_documented_shape_fails_the_source() {
         fake.state().faults.push(Fault::page_always(
             Which::Accounts,
             0,
-            Answer::ok_text(body, "application/json"),
+            Canned::text(200, body, "application/json"),
         ));
         let (ws, ran) = run_trend(&fake, "").await;
         assert_eq!(ran.code, 1, "{body}: {ran:#?}");
@@ -1047,7 +1047,7 @@ fn fake_filters_parse_like_trends() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_tenant_produces_both_reports() {
-    let (fake, item, env) = support::vision_one::demo().await;
+    let (fake, item, env) = rollcall_fakes::vision_one::demo().await;
     let (ws, ran) = run_items(&[item], &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/vision-one-accounts.csv").unwrap());

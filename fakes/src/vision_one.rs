@@ -1,5 +1,6 @@
 //! A fake Trend Vision One serving `GET /v3.0/iam/accounts` and `GET /v3.0/audit/logs`,
-//! faithful to `../shared/reference/trend-vision-one.md` and at least as strict:
+//! faithful to `docs/reference/vision-one.md` and at least as strict (Trend publishes no OpenAPI
+//! document a fake could be checked against, so every rule below is kept by hand):
 //!
 //! - `Authorization: Bearer <token>` checked on every request (401 with Trend's error document);
 //!   an API key without the audit permission gets 403 on the audit log;
@@ -24,11 +25,12 @@
 //! The 401/403/400 error codes (`Unauthorized`, `AccessDenied`, `BadRequest`) are assumptions
 //! inside the documented envelope `{"error":{"code","message"}}`; `TooManyRequests` is verified.
 
-use super::{Log, Seen, Server, header_map, parse_query};
+use crate::chassis::{Canned, Log, Seen, Server, lock};
+use crate::openapi::Violations;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -323,54 +325,20 @@ pub enum LastPage {
     Empty,
 }
 
-/// An answer served instead of the real one.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
+/// Trend's error document `{"error":{"code","message"}}` with `status`.
+pub fn error(status: u16, code: &str, message: &str) -> Canned {
+    Canned::json(
+        status,
+        &serde_json::json!({ "error": { "code": code, "message": message } }).to_string(),
+    )
 }
 
-impl Answer {
-    pub fn trend_error(status: u16, code: &str, message: &str) -> Self {
-        Self {
-            status,
-            body: serde_json::json!({ "error": { "code": code, "message": message } }).to_string(),
-            headers: vec![("content-type", "application/json".into())],
-        }
-    }
-
-    /// Trend's 429, with `Retry-After` in seconds or without it.
-    pub fn too_many(retry_after: Option<u64>) -> Self {
-        let mut a = Self::trend_error(429, "TooManyRequests", "Too many API requests");
-        if let Some(seconds) = retry_after {
-            a.headers.push(("retry-after", seconds.to_string()));
-        }
-        a
-    }
-
-    /// An HTML error page, as a gateway in front of the API serves.
-    pub fn html(status: u16, title: &str) -> Self {
-        Self {
-            status,
-            body: format!(
-                "<!DOCTYPE html>\n<html><head><title>{title}</title></head><body><h1>{title}</h1><hr><center>nginx</center></body></html>\n"
-            ),
-            headers: vec![("content-type", "text/html; charset=utf-8".into())],
-        }
-    }
-
-    /// A 200 whose body is not the documented page.
-    pub fn ok_text(body: &str, content_type: &str) -> Self {
-        Self {
-            status: 200,
-            body: body.to_owned(),
-            headers: vec![("content-type", content_type.to_owned())],
-        }
-    }
-
-    fn response(self) -> Response {
-        super::canned(self.status, self.body, self.headers)
+/// Trend's 429, with `Retry-After` in seconds or without it.
+pub fn too_many(retry_after: Option<u64>) -> Canned {
+    let answer = error(429, "TooManyRequests", "Too many API requests");
+    match retry_after {
+        Some(seconds) => answer.with_header("retry-after", seconds.to_string()),
+        None => answer,
     }
 }
 
@@ -381,11 +349,11 @@ pub struct Fault {
     pub which: Option<Which>,
     pub page: Option<usize>,
     pub times: usize,
-    pub answer: Answer,
+    pub answer: Canned,
 }
 
 impl Fault {
-    pub fn first_request(answer: Answer) -> Self {
+    pub fn first_request(answer: Canned) -> Self {
         Self {
             which: None,
             page: None,
@@ -395,7 +363,7 @@ impl Fault {
     }
 
     /// Every request for this page of this list, forever.
-    pub fn page_always(which: Which, page: usize, answer: Answer) -> Self {
+    pub fn page_always(which: Which, page: usize, answer: Canned) -> Self {
         Self {
             which: Some(which),
             page: Some(page),
@@ -516,7 +484,7 @@ impl FakeVisionOne {
             .fallback(not_found)
             .with_state(shared);
         Self {
-            server: Server::start(router).await,
+            server: Server::start(router, Violations::default()).await,
             log,
             state,
             arrivals,
@@ -528,7 +496,7 @@ impl FakeVisionOne {
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, TrendState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     pub fn add_account(&self, account: FakeAccount) {
@@ -576,7 +544,7 @@ impl FakeVisionOne {
 }
 
 async fn not_found(request: Request) -> Response {
-    Answer::trend_error(
+    error(
         404,
         "NotFound",
         &format!("The resource {} does not exist", request.uri().path()),
@@ -585,7 +553,7 @@ async fn not_found(request: Request) -> Response {
 }
 
 fn bad_request(message: &str) -> Response {
-    Answer::trend_error(400, "BadRequest", message).response()
+    error(400, "BadRequest", message).response()
 }
 
 async fn handle(State(shared): State<Shared>, request: Request, which: Which) -> Response {
@@ -594,9 +562,7 @@ async fn handle(State(shared): State<Shared>, request: Request, which: Which) ->
     let headers = request.headers().clone();
     let limited = rate_check(&shared, arrived);
     let latency = lock(&shared.state).latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    crate::chassis::pause(latency).await;
     let order = lock(&shared.order);
     let response = match limited {
         Some(answer) => answer.response(),
@@ -611,32 +577,19 @@ async fn handle(State(shared): State<Shared>, request: Request, which: Which) ->
         }
         now
     };
-    shared.log.push(Seen {
-        method: "GET".into(),
-        path: which.path().to_owned(),
-        query: parse_query(Some(&raw_query)),
-        raw_query,
-        headers: header_map(&headers),
-        status,
-    });
-    shared
-        .arrivals
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((arrived, status));
+    let mut seen = Seen::of("GET", which.path(), Some(&raw_query), &headers);
+    seen.status = status;
+    shared.log.push(seen);
+    lock(&shared.arrivals).push((arrived, status));
     drop(order);
     if break_body {
-        return super::break_body(response).await;
+        return crate::chassis::break_body(response).await;
     }
     response
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Counts the request against the limit; a 429 if the window is already full.
-fn rate_check(shared: &Shared, arrived: Instant) -> Option<Answer> {
+fn rate_check(shared: &Shared, arrived: Instant) -> Option<Canned> {
     let limit = lock(&shared.state).limit?;
     let mut window = lock(&shared.window);
     while window
@@ -656,7 +609,7 @@ fn rate_check(shared: &Shared, arrived: Instant) -> Option<Answer> {
     let seconds = wait
         .map(|w| w.as_millis().div_ceil(1000) as u64)
         .unwrap_or(1);
-    Some(Answer::too_many(limit.retry_after.then_some(seconds)))
+    Some(too_many(limit.retry_after.then_some(seconds)))
 }
 
 fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -> Response {
@@ -688,7 +641,7 @@ fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {}", state.token));
     if !authorised {
-        return Answer::trend_error(
+        return error(
             401,
             "Unauthorized",
             "The authentication token is invalid or expired.",
@@ -696,7 +649,7 @@ fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -
         .response();
     }
     if which == Which::Audit && state.audit_forbidden {
-        return Answer::trend_error(
+        return error(
             403,
             "AccessDenied",
             "Insufficient permissions to access the resource.",
@@ -1156,10 +1109,6 @@ fn parse_unary(tokens: &[Tok], pos: &mut usize, fields: &[&str]) -> Result<Filte
 /// The demo token; not a secret anywhere.
 pub const DEMO_TOKEN: &str = "demo-vision-one-token";
 
-/// A running fake with a realistic tenant for the demo: a few dozen people (active, inactive,
-/// invited, disabled), SAML group mappings, API-key activity, log-offs and failed attempts.
-/// Returns the fake, its `sources:` list item and the environment it needs. Times are relative
-/// to the system clock, so run the demo without `ROLLCALL_NOW`.
 /// The benchmark tenant: `accounts` accounts, the last `inactive` of them with no logon, and
 /// `events` logons of the others spread over the 90-day window (a third with fractional
 /// seconds), served with 20 ms latency under Trend's 500 requests a minute.
@@ -1203,6 +1152,10 @@ pub async fn benchmark_tenant(
     fake
 }
 
+/// A running fake with a realistic tenant for the demo: a few dozen people (active, inactive,
+/// invited, disabled), SAML group mappings, API-key activity, log-offs and failed attempts.
+/// Returns the fake, its `sources:` list item and the environment it needs. Times are relative
+/// to the system clock, so run the demo without `ROLLCALL_NOW`.
 pub async fn demo() -> (FakeVisionOne, String, Vec<(String, String)>) {
     let now = Utc::now();
     let fake = FakeVisionOne::start(DEMO_TOKEN, None).await;

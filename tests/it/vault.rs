@@ -1,11 +1,9 @@
 //! The Vault source through the real binary, against the fake Vault.
 
-mod support;
-
-use rollcall::time::Month;
-use support::matrix::{Case, MatrixSource};
-use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
-use support::{Workspace, csv_rows, rollcall};
+use crate::support::matrix::{Case, MatrixSource};
+use crate::support::{Workspace, csv_rows, rollcall};
+use rollcall_fakes::vault::Month;
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.fake-vault-token-6f1c9a";
 /// The tests' "now": November 2026, so the 12 months run 2025-12 .. 2026-11.
@@ -46,7 +44,10 @@ impl MatrixSource for VaultMatrix {
             Case::Empty => {}
         }
         match case {
-            Case::RateLimitedOnce => fake.state().inject.push_back(Injected::rate_limited(1)),
+            Case::RateLimitedOnce => fake
+                .state()
+                .inject
+                .push_back(rollcall_fakes::vault::rate_limited(1)),
             Case::Unauthorized => fake.state().token = "another-token".into(),
             Case::Malformed => {
                 fake.state().garbage = Some((current(), "{\"client_id\": \"x\", oops".into()))
@@ -89,14 +90,14 @@ impl MatrixSource for VaultMatrix {
     }
 }
 
-support::matrix::matrix_tests!(VaultMatrix);
+crate::support::matrix::matrix_tests!(VaultMatrix);
 
 /// Runs one Vault source against `fake` with extra spec lines; returns the workspace and run.
 async fn run_vault(
     fake: &FakeVault,
     extra: &str,
     env: &[(&str, &str)],
-) -> (Workspace, support::Ran) {
+) -> (Workspace, crate::support::Ran) {
     let ws = Workspace::new();
     let spec = ws.spec(&[format!(
         "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n{extra}",
@@ -264,11 +265,15 @@ async fn export_in_progress_and_sealed_are_retried() {
     fake.add(current(), Activity::entity("a", mid(current())));
     {
         let mut state = fake.state();
-        state.inject.push_back(Injected::in_progress());
-        state.inject.push_back(Injected::in_progress());
         state
             .inject
-            .push_back(Injected::json_error(503, "Vault is sealed"));
+            .push_back(rollcall_fakes::vault::export_in_progress());
+        state
+            .inject
+            .push_back(rollcall_fakes::vault::export_in_progress());
+        state
+            .inject
+            .push_back(rollcall_fakes::vault::error(503, "Vault is sealed"));
     }
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");

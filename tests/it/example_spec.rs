@@ -1,14 +1,12 @@
 //! `config.example.yaml` documents every key; it must stay valid.
 
-mod support;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_spec_validates() {
-    let ws = support::Workspace::new();
+    let ws = crate::support::Workspace::new();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
     let ca = ws.path().join("ca.pem");
     // A real certificate is needed where the example names a CA bundle.
-    std::fs::write(&ca, include_str!("data/test-ca.pem")).unwrap();
+    std::fs::write(&ca, include_str!("../data/test-ca.pem")).unwrap();
     let text = std::fs::read_to_string(&example)
         .unwrap()
         .replace("/etc/rollcall/vault-ca.pem", ca.to_str().unwrap());
@@ -19,7 +17,7 @@ async fn the_example_spec_validates() {
         ("LD_API_TOKEN", "dummy"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let ran = support::rollcall(
+    let ran = crate::support::rollcall(
         &["validate", "--config", spec.to_str().unwrap()],
         &env,
         ws.path(),

@@ -1,5 +1,5 @@
 //! A fake LaunchDarkly serving `GET /api/v2/auditlog`, faithful to
-//! `../shared/reference/launchdarkly-audit-log.md` and no kinder:
+//! `docs/reference/launchdarkly.md` and no kinder:
 //!
 //! - `Authorization: <token>` exactly; anything else, `Bearer <token>` included, is a 401
 //!   `{"code":"unauthorized","message":"Invalid access token"}`; an `LD-API-Version` other than
@@ -28,7 +28,8 @@
 //! HTTP header names are case-insensitive and hyper writes them in lower case, so the header
 //! case variations seen in the wild cannot reach a client through this fake (nor matter to one).
 
-use super::Server;
+use crate::chassis::{Canned, Checker, InFlight, Seen, Server, lock, read_body};
+use crate::openapi::Contract;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -36,8 +37,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const PATH: &str = "/api/v2/auditlog";
@@ -318,30 +319,23 @@ pub struct Storm {
     pub reset: bool,
 }
 
-/// An answer served instead of the real one.
-#[derive(Debug, Clone)]
-pub struct Injected {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
+/// LaunchDarkly's 429, with `Retry-After` in seconds.
+pub fn rate_limited(retry_after_secs: u64) -> Canned {
+    Canned::json(429, RATE_LIMITED).with_header("retry-after", retry_after_secs.to_string())
 }
 
-impl Injected {
-    pub fn status(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            body: body.to_owned(),
-            headers: vec![("content-type", "application/json".into())],
-        }
-    }
-
-    /// A 429 with `Retry-After` in seconds.
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut i = Self::status(429, RATE_LIMITED);
-        i.headers
-            .push(("retry-after", retry_after_secs.to_string()));
-        i
-    }
+/// LaunchDarkly's OpenAPI document (a cut, see `fakes/openapi/README.md`); the API answers a
+/// request it refuses with 400 `invalid_request`.
+pub fn contract() -> &'static Contract {
+    static CONTRACT: OnceLock<Contract> = OnceLock::new();
+    CONTRACT.get_or_init(|| {
+        Contract::new(
+            "LaunchDarkly",
+            "",
+            include_str!("../openapi/launchdarkly.json"),
+            invalid,
+        )
+    })
 }
 
 /// What the fake does; change it between requests through [`FakeLaunchDarkly::state`].
@@ -359,7 +353,7 @@ pub struct LdState {
     pub global_budget: Option<Budget>,
     pub storm: Option<Storm>,
     /// Served, in order, before any real answer (after the auth check).
-    pub inject: VecDeque<Injected>,
+    pub inject: VecDeque<Canned>,
     /// Every `n`-th request gets this status (a flaky gateway).
     pub fail_every: Option<(u64, u16)>,
     /// Served instead of the data from this page on (0 = the first).
@@ -370,26 +364,12 @@ pub struct LdState {
     pub break_bodies: usize,
 }
 
-/// One request as the fake saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Order in which answers were decided.
-    pub seq: u64,
-    /// Arrival, since the fake started.
-    pub at: Duration,
-    pub query: BTreeMap<String, String>,
-    pub raw_query: String,
-    pub headers: BTreeMap<String, String>,
-    pub status: u16,
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
     answered: AtomicU64,
     pages: AtomicU64,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
+    in_flight: InFlight,
     statuses: Mutex<HashMap<u16, u64>>,
     log: Mutex<Vec<Seen>>,
     /// (window index, count) per budget.
@@ -400,6 +380,7 @@ struct Counters {
 
 #[derive(Clone)]
 struct Shared {
+    checker: Checker,
     state: Arc<Mutex<LdState>>,
     counters: Arc<Counters>,
     started: Instant,
@@ -409,10 +390,6 @@ pub struct FakeLaunchDarkly {
     pub server: Server,
     state: Arc<Mutex<LdState>>,
     counters: Arc<Counters>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FakeLaunchDarkly {
@@ -439,13 +416,15 @@ impl FakeLaunchDarkly {
             state: state.clone(),
             counters: counters.clone(),
             started: Instant::now(),
+            checker: Checker::new(contract()),
         };
+        let violations = shared.checker.violations();
         let router = Router::new()
             .route(PATH, get(audit_log))
             .fallback(not_found)
             .with_state(shared);
         Self {
-            server: Server::start(router).await,
+            server: Server::start(router, violations).await,
             state,
             counters,
         }
@@ -497,7 +476,7 @@ impl FakeLaunchDarkly {
     }
 
     pub fn max_concurrent(&self) -> usize {
-        self.counters.max_in_flight.load(Ordering::SeqCst)
+        self.counters.in_flight.peak()
     }
 
     /// Every request seen, in order of answer (empty when recording is off).
@@ -551,18 +530,14 @@ fn invalid(message: &str) -> Response {
     )
 }
 
-async fn not_found(_request: Request) -> Response {
+async fn not_found(State(shared): State<Shared>, request: Request) -> Response {
+    shared
+        .checker
+        .unknown_path(request.method().as_str(), request.uri().path());
     json_response(
         StatusCode::NOT_FOUND,
         r#"{"code":"not_found","message":"Invalid resource identifier"}"#.into(),
     )
-}
-
-struct InFlight(Arc<Counters>);
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 fn now_ms() -> i64 {
@@ -592,27 +567,32 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
     let counters = shared.counters.clone();
     let arrived = Instant::now();
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let running = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    counters.max_in_flight.fetch_max(running, Ordering::SeqCst);
-    let guard = InFlight(counters.clone());
-    let query = super::parse_query(request.uri().query());
-    let headers = request.headers().clone();
+    let (_, guard) = counters.in_flight.enter();
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
+    };
+    // Judged now, answered where LaunchDarkly validates parameters: after authentication and
+    // the rate limits, which invalid requests spend too.
+    let refusal = shared.checker.check(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
+    let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
+    seen.at = arrived.duration_since(shared.started);
     let latency = lock(&shared.state).latency;
-    let (seq, response) = answer(&shared, n, &headers, &query, arrived);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    let (seq, response) = answer(&shared, n, &parts.headers, &seen.query, arrived, refusal);
+    crate::chassis::pause(latency).await;
     let status = response.status().as_u16();
     *lock(&counters.statuses).entry(status).or_default() += 1;
     if lock(&shared.state).record {
-        lock(&counters.log).push(Seen {
-            seq,
-            at: arrived.duration_since(shared.started),
-            query,
-            raw_query: request.uri().query().unwrap_or("").to_owned(),
-            headers: super::header_map(&headers),
-            status,
-        });
+        seen.seq = seq;
+        seen.status = status;
+        lock(&counters.log).push(seen);
     }
     drop(guard);
     let break_body = {
@@ -624,7 +604,7 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
         now
     };
     if break_body {
-        return super::break_body(response).await;
+        return crate::chassis::break_body(response).await;
     }
     response
 }
@@ -635,11 +615,12 @@ fn answer(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     arrived: Instant,
+    refusal: Option<Response>,
 ) -> (u64, Response) {
     let mut state = lock(&shared.state);
     // Taken under the state lock: the log's order is the order answers were decided.
     let seq = shared.counters.answered.fetch_add(1, Ordering::SeqCst);
-    let response = decide(&mut state, shared, n, headers, query, arrived);
+    let response = decide(&mut state, shared, n, headers, query, arrived, refusal);
     (seq, response)
 }
 
@@ -650,6 +631,7 @@ fn decide(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     arrived: Instant,
+    refusal: Option<Response>,
 ) -> Response {
     let now = now_ms();
 
@@ -726,11 +708,7 @@ fn decide(
     }
 
     if let Some(injected) = state.inject.pop_front() {
-        return with_limits(super::canned(
-            injected.status,
-            injected.body,
-            injected.headers,
-        ));
+        return with_limits(injected.response());
     }
     if let Some((every, status)) = state.fail_every
         && every > 0
@@ -743,6 +721,9 @@ fn decide(
         ));
     }
 
+    if let Some(refusal) = refusal {
+        return with_limits(refusal);
+    }
     let int = |name: &str| -> Result<Option<i64>, String> {
         match query.get(name) {
             None => Ok(None),

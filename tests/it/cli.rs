@@ -1,9 +1,7 @@
 //! The command line on the real binary: exit codes, validate, flags versus environment, logs.
 
-mod support;
-
-use support::vault::{Activity, FakeVault, Version, mid, month};
-use support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, csv_rows, rollcall};
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.cli-secret-token-81d0";
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -346,7 +344,7 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     fake.state().delay = std::time::Duration::from_secs(60);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let child = tokio::process::Command::new(support::binary())
+    let child = tokio::process::Command::new(crate::support::binary())
         .args(["run", "--config", spec.to_str().unwrap()])
         .current_dir(ws.path())
         .env_clear()

@@ -2,10 +2,9 @@
 //! certificate from an unknown CA is refused with a clear error, and plain http to a host that is
 //! not loopback is refused unless the spec allows it.
 
-mod support;
-
-use support::vault::{Activity, FakeVault, Version, mid, month};
-use support::{TlsIdentity, Workspace, rollcall};
+use crate::support::{Workspace, rollcall};
+use rollcall_fakes::TlsIdentity;
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.tls-test-token-2c7e";
 

@@ -3,11 +3,10 @@
 //! every row or fails with a clear error, the healthy source's report is intact, and the exit code
 //! and manifest tell the truth.
 
-mod support;
-
+use crate::support::{Workspace, csv_rows, rollcall};
+use rollcall_fakes::Canned;
+use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::time::Duration;
-use support::vault::{Activity, FakeVault, Injected, Version, mid, month};
-use support::{Workspace, csv_rows, rollcall};
 
 const TOKEN: &str = "hvs.faults-token-77aa";
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -34,16 +33,16 @@ struct Fault {
     requests: Option<usize>,
 }
 
-fn html(status: u16) -> Injected {
-    Injected {
+fn html(status: u16) -> Canned {
+    Canned {
         status,
         body: "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".into(),
         headers: vec![("content-type", "text/html".to_owned())],
     }
 }
 
-fn plain_429() -> Injected {
-    Injected {
+fn plain_429() -> Canned {
+    Canned {
         status: 429,
         body: "{\"errors\":[\"rate limit quota exceeded\"]}\n".into(),
         headers: vec![],
@@ -70,7 +69,13 @@ fn faults() -> Vec<Fault> {
         },
         Fault {
             name: "429 storm with Retry-After",
-            setup: |f| (0..3).for_each(|_| f.state().inject.push_back(Injected::rate_limited(0))),
+            setup: |f| {
+                (0..3).for_each(|_| {
+                    f.state()
+                        .inject
+                        .push_back(rollcall_fakes::vault::rate_limited(0))
+                })
+            },
             extra: "",
             expect: Expect::Complete,
             requests: Some(12 + 3),
@@ -150,7 +155,7 @@ async fn run_beside_healthy(
     name: &str,
     faulty_item: &str,
     env: &[(&str, &str)],
-) -> (Workspace, support::Ran, serde_json::Value) {
+) -> (Workspace, crate::support::Ran, serde_json::Value) {
     let healthy = fake_with_rows().await;
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
@@ -262,7 +267,7 @@ async fn connection_refused_is_retried_then_reported() {
 
 mod trend {
     use super::*;
-    use support::vision_one::{Answer, Event, FakeAccount, FakeVisionOne, Fault};
+    use rollcall_fakes::vision_one::{Event, FakeAccount, FakeVisionOne, Fault};
 
     const TREND_TOKEN: &str = "trend-faults-key-3e9a";
 
@@ -283,7 +288,7 @@ mod trend {
                     (0..3).for_each(|_| {
                         f.state()
                             .faults
-                            .push(Fault::first_request(Answer::html(502, "502 Bad Gateway")))
+                            .push(Fault::first_request(Canned::html(502, "502 Bad Gateway")))
                     })
                 },
                 extra: "",
@@ -294,7 +299,7 @@ mod trend {
                 name: "5xx beyond the budget",
                 setup: |f| {
                     (0..8).for_each(|_| {
-                        f.state().faults.push(Fault::first_request(Answer::html(
+                        f.state().faults.push(Fault::first_request(Canned::html(
                             503,
                             "503 Service Unavailable",
                         )))
@@ -308,9 +313,9 @@ mod trend {
                 name: "429 storm with Retry-After",
                 setup: |f| {
                     (0..3).for_each(|_| {
-                        f.state()
-                            .faults
-                            .push(Fault::first_request(Answer::too_many(Some(0))))
+                        f.state().faults.push(Fault::first_request(
+                            rollcall_fakes::vision_one::too_many(Some(0)),
+                        ))
                     })
                 },
                 extra: "",
@@ -321,9 +326,9 @@ mod trend {
                 name: "429 storm without headers",
                 setup: |f| {
                     (0..3).for_each(|_| {
-                        f.state()
-                            .faults
-                            .push(Fault::first_request(Answer::too_many(None)))
+                        f.state().faults.push(Fault::first_request(
+                            rollcall_fakes::vision_one::too_many(None),
+                        ))
                     })
                 },
                 extra: "",
@@ -347,7 +352,8 @@ mod trend {
             TrendFault {
                 name: "a page that is not JSON",
                 setup: |f| {
-                    f.state().faults.push(Fault::first_request(Answer::ok_text(
+                    f.state().faults.push(Fault::first_request(Canned::text(
+                        200,
                         "{\"items\": [",
                         "application/json",
                     )))
@@ -359,7 +365,8 @@ mod trend {
             TrendFault {
                 name: "an HTML page with status 200",
                 setup: |f| {
-                    f.state().faults.push(Fault::first_request(Answer::ok_text(
+                    f.state().faults.push(Fault::first_request(Canned::text(
+                        200,
                         "<html><title>Sign in</title></html>",
                         "text/html",
                     )))
@@ -436,7 +443,7 @@ mod trend {
 
 mod launchdarkly {
     use super::*;
-    use support::launchdarkly::{FakeEntry, FakeLaunchDarkly, Injected as LdInjected};
+    use rollcall_fakes::launchdarkly::{FakeEntry, FakeLaunchDarkly};
 
     const LD_TOKEN: &str = "api-ld-faults-token-5c1d";
     const ENTRIES: usize = 30;
@@ -450,8 +457,8 @@ mod launchdarkly {
         injected: u64,
     }
 
-    fn gateway_page(status: u16) -> LdInjected {
-        let mut i = LdInjected::status(status, "<html><body><h1>Bad Gateway</h1></body></html>");
+    fn gateway_page(status: u16) -> Canned {
+        let mut i = Canned::json(status, "<html><body><h1>Bad Gateway</h1></body></html>");
         i.headers = vec![("content-type", "text/html".to_owned())];
         i
     }
@@ -475,7 +482,11 @@ mod launchdarkly {
             LdFault {
                 name: "429 storm with Retry-After",
                 setup: |f| {
-                    (0..3).for_each(|_| f.state().inject.push_back(LdInjected::rate_limited(0)))
+                    (0..3).for_each(|_| {
+                        f.state()
+                            .inject
+                            .push_back(rollcall_fakes::launchdarkly::rate_limited(0))
+                    })
                 },
                 extra: "",
                 expect: Expect::Complete,
@@ -485,7 +496,7 @@ mod launchdarkly {
                 name: "429 storm without headers",
                 setup: |f| {
                     (0..3).for_each(|_| {
-                        f.state().inject.push_back(LdInjected::status(
+                        f.state().inject.push_back(Canned::json(
                             429,
                             "{\"code\":\"rate_limited\",\"message\":\"Rate limited\"}",
                         ))

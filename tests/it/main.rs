@@ -1,0 +1,17 @@
+//! rollcall's integration tests, one binary so the helpers and fakes compile once. Every test
+//! drives the real `rollcall` binary (or, for the output tests, the library's output) against
+//! the fakes of `rollcall-fakes` on loopback.
+
+mod support;
+
+mod bad_specs;
+mod cli;
+mod example_spec;
+mod faults;
+mod launchdarkly;
+mod output_faults;
+mod s3;
+mod secrets;
+mod tls;
+mod vault;
+mod vision_one;

@@ -1,0 +1,182 @@
+//! Drives the real `rollcall` binary: runs it with an exact environment, measures its memory,
+//! and gives it a scratch folder with a spec and a local output. Shared by the integration tests
+//! and (through `#[path]`, since a bench cannot use a test binary's modules) the benchmarks.
+
+// The test binary and each bench use different parts of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Result of one run of the real binary.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the real `rollcall` binary with exactly `env` (nothing inherited but PATH and HOME).
+pub async fn rollcall(args: &[&str], env: &[(String, String)], cwd: &Path) -> Ran {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROLLCALL_LOG_FORMAT", "json");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().await.expect("run rollcall");
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the real binary like [`rollcall`] and also reports its peak resident memory (KiB), read
+/// from `/proc/<pid>/status` while it runs; for benchmarks.
+pub async fn rollcall_measured(args: &[&str], env: &[(String, String)], cwd: &Path) -> (Ran, u64) {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("run rollcall");
+    let status_file = child.id().map(|pid| format!("/proc/{pid}/status"));
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let poller = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            let Some(path) = status_file else { return };
+            while let Ok(text) = tokio::fs::read_to_string(&path).await {
+                let hwm = text
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(hwm, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let output = child.wait_with_output().await.expect("wait for rollcall");
+    poller.abort();
+    let ran = Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    (ran, peak.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// The real binary. Cargo tells integration tests and benchmarks where it is; the demo example
+/// never runs it as a process.
+pub fn binary() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_rollcall")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/rollcall"))
+}
+
+/// A scratch folder holding a spec and the local output.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `job.yaml` with the given sources (YAML list items) and local output.
+    pub fn spec(&self, sources: &[String]) -> PathBuf {
+        self.spec_text(&format!(
+            "job: test-job\noutput:\n  url: {}\nsources:\n{}",
+            self.reports().display(),
+            sources.join("")
+        ))
+    }
+
+    pub fn spec_text(&self, text: &str) -> PathBuf {
+        let path = self.path().join("job.yaml");
+        std::fs::write(&path, text).expect("write spec");
+        path
+    }
+
+    pub fn reports(&self) -> PathBuf {
+        self.path().join("reports")
+    }
+
+    /// Every file under the output folder, relative path → contents.
+    pub fn objects(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let root = self.reports();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let rel = path
+                        .strip_prefix(&root)
+                        .expect("under root")
+                        .to_string_lossy()
+                        .into_owned();
+                    out.insert(rel, std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    /// The one object whose key ends with `suffix`.
+    pub fn object(&self, suffix: &str) -> Option<String> {
+        let objects = self.objects();
+        let mut hits = objects.iter().filter(|(k, _)| k.ends_with(suffix));
+        let hit = hits.next().map(|(_, v)| v.clone());
+        assert!(hits.next().is_none(), "several objects end with {suffix}");
+        hit
+    }
+
+    pub fn manifest(&self) -> Option<serde_json::Value> {
+        self.object("manifest.json")
+            .map(|text| serde_json::from_str(&text).expect("manifest is JSON"))
+    }
+}
+
+/// CSV text → rows of cells (header first), through a real CSV reader.
+pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("valid CSV").iter().map(str::to_owned).collect())
+        .collect()
+}

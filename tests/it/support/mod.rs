@@ -1,0 +1,7 @@
+//! Helpers of the integration tests: the binary driver and the shared source test matrix. The
+//! fake APIs themselves are the `rollcall-fakes` crate.
+
+pub mod driver;
+pub mod matrix;
+
+pub use driver::*;
