@@ -32,7 +32,7 @@ pub enum ExitStatus {
     Failure = 1,
     /// Configuration or credentials invalid; Kubernetes should not retry.
     Config = 2,
-    /// Some sources failed; the others' reports were written.
+    /// Some sources failed or are incomplete; the others' reports were written.
     Partial = 3,
 }
 
@@ -249,7 +249,13 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         .iter()
         .filter(|s| s.status == SourceStatus::Failed)
         .count();
-    let (status, exit) = if failed == 0 {
+    let incomplete = sources
+        .iter()
+        .filter(|s| s.status == SourceStatus::Incomplete)
+        .count();
+    // Exit 0 promises complete data: an incomplete source makes the run partial, like a
+    // failed one, though its reports are written.
+    let (status, exit) = if failed == 0 && incomplete == 0 {
         (RunStatus::Succeeded, ExitStatus::Success)
     } else if failed < sources.len() {
         (RunStatus::Partial, ExitStatus::Partial)
@@ -294,6 +300,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         status = manifest.status.as_str(),
         sources = manifest.sources.len(),
         failed,
+        incomplete,
         rows,
         manifest = %manifest_key,
         elapsed_ms = (clock_now - started_at).num_milliseconds(),
@@ -328,6 +335,9 @@ pub fn describe(summary: &RunSummary) -> String {
         if let Some(error) = &source.error {
             out.push_str(&format!("\n  {} FAILED: {error}", source.name));
         }
+        if let Some(missing) = &source.missing {
+            out.push_str(&format!("\n  {} INCOMPLETE: {missing}", source.name));
+        }
     }
     out
 }
@@ -359,20 +369,30 @@ async fn run_source(
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)
             .await
-            .map(|metas| (metas, out.findings)),
+            .map(|metas| (metas, out.findings, out.missing)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(SourceError::Deadline(deadline)),
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {
-        Ok((metas, findings)) => {
+        Ok((metas, findings, missing)) => {
             let rows: u64 = metas.iter().map(|m| m.rows).sum();
-            tracing::info!(source = %name, rows, reports = metas.len(), elapsed_ms = wall.elapsed().as_millis() as u64, "Source succeeded.");
+            let elapsed_ms = wall.elapsed().as_millis() as u64;
+            let status = match &missing {
+                None => {
+                    tracing::info!(source = %name, rows, reports = metas.len(), elapsed_ms, "Source succeeded.");
+                    SourceStatus::Succeeded
+                }
+                Some(what) => {
+                    tracing::warn!(source = %name, rows, reports = metas.len(), elapsed_ms, missing = %what, "Source incomplete: reports written, but the API would not give every entry.");
+                    SourceStatus::Incomplete
+                }
+            };
             let plan = source_spec.plan(&clock);
             SourceEntry {
                 name,
                 kind: source_spec.kind().to_owned(),
-                status: SourceStatus::Succeeded,
+                status,
                 started_at: started,
                 finished_at: finished,
                 window: plan.window,
@@ -380,6 +400,7 @@ async fn run_source(
                 findings,
                 reports: metas.into_iter().map(ReportEntry::from).collect(),
                 error: None,
+                missing,
                 credentials_rejected: false,
             }
         }
@@ -430,6 +451,7 @@ fn failed_entry(
         findings: Default::default(),
         reports: Vec::new(),
         error: Some(error),
+        missing: None,
         credentials_rejected: false,
     }
 }

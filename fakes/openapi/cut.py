@@ -16,9 +16,16 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-LAUNCHDARKLY_PATHS = ["/api/v2/auditlog"]
+LAUNCHDARKLY_PATHS = [
+    "/api/v2/auditlog",
+    "/api/v2/auditlog/counts",
+    "/api/v2/projects",
+    "/api/v2/projects/{projectKey}/environments",
+]
 VAULT_PATHS = [
     "/sys/internal/counters/activity/export",
+    "/sys/internal/counters/activity",
+    "/sys/internal/counters/config",
     "/auth/{approle_mount_path}/login",
     "/auth/{jwt_mount_path}/login",
     "/auth/{kubernetes_mount_path}/login",
@@ -87,6 +94,13 @@ def patch_vault(document):
             "schema": {"type": "string"},
             "x-rollcall-patched": "from the API documentation",
         }
+
+    # Likewise for the monthly counts: start_time and end_time (limit_namespaces is not sent).
+    counts = document["paths"]["/sys/internal/counters/activity"]["get"]
+    counts["parameters"] = [
+        time_param("start_time", "Start of the queried period: RFC 3339 or epoch seconds."),
+        time_param("end_time", "End of the queried period: RFC 3339 or epoch seconds."),
+    ]
 
     export = document["paths"]["/sys/internal/counters/activity/export"]["get"]
     export["parameters"] = [

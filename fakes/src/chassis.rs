@@ -292,6 +292,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     pub raw_query: String,
     pub headers: BTreeMap<String, String>,
+    /// The request body as text (empty for a GET).
+    pub body: String,
     pub status: u16,
 }
 
@@ -306,6 +308,7 @@ impl Seen {
             query: parse_query(raw_query),
             raw_query: raw_query.unwrap_or("").to_owned(),
             headers: header_map(headers),
+            body: String::new(),
             status: 0,
         }
     }

@@ -1,6 +1,21 @@
-//! A fake LaunchDarkly serving `GET /api/v2/auditlog`, faithful to
-//! `docs/reference/launchdarkly.md` and no kinder:
+//! A fake LaunchDarkly serving `GET` and `POST /api/v2/auditlog`, `POST
+//! /api/v2/auditlog/counts` and `GET /api/v2/projects` (with `expand=environments`) and
+//! `/api/v2/projects/{key}/environments`, faithful to `docs/reference/launchdarkly.md` and the v22
+//! OpenAPI, and no kinder:
 //!
+//! - `POST /api/v2/auditlog` takes `after`, `before`, `limit`, `q` and a `StatementPostList`
+//!   body; `POST …/counts` takes `after` (required), `before` (default now), `buckets` (default
+//!   50, 1..=500) and a required statement list, and answers
+//!   `{buckets:[{timestamp,count}],totalCount,bucketIntervalMs}` with buckets of
+//!   `(before - after) / buckets` ms from `after`, under the same bounds as the listing;
+//! - a statement list allows an entry when an `allow` statement matches one of its `accesses`
+//!   and no `deny` statement does; `resources` and `notResources` are resource specifiers
+//!   matched segment by segment (`proj/*` names projects, not their flags; a `*` never crosses
+//!   `:`), and one must be given, not both; an entry with several accesses matches several
+//!   statements; knobs make the counts endpoint answer 404 or 403;
+//! - projects page 20 at a time by `limit`/`offset` with `totalCount`, the embedded
+//!   environments are themselves a page (of `env_page` entries) with their own `totalCount`,
+//!   and carry the SDK and mobile keys the real API sends;
 //! - `Authorization: <token>` exactly; anything else, `Bearer <token>` included, is a 401
 //!   `{"code":"unauthorized","message":"Invalid access token"}`; an `LD-API-Version` other than
 //!   `20240415` is a 400;
@@ -34,7 +49,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +57,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const PATH: &str = "/api/v2/auditlog";
+pub const COUNTS_PATH: &str = "/api/v2/auditlog/counts";
+pub const PROJECTS_PATH: &str = "/api/v2/projects";
 pub const API_VERSION: &str = "20240415";
 pub const RATE_LIMITED: &str =
     r#"{"code":"rate_limited","message":"You've exceeded the API rate limit. Try again later."}"#;
@@ -68,6 +85,17 @@ impl FakeEntry {
     /// A realistic flag change by a member, with every field the spec lists.
     pub fn flag(id: &str, date: i64) -> Self {
         Self::from_json(realistic(id, date, fnv(id)))
+    }
+
+    /// A realistic entry that accessed exactly these `(action, resource)` pairs.
+    pub fn accessing(id: &str, date: i64, accesses: &[(&str, &str)]) -> Self {
+        let mut json = realistic(id, date, fnv(id));
+        json["accesses"] = accesses
+            .iter()
+            .map(|(action, resource)| json!({"action": action, "resource": resource}))
+            .collect();
+        json["target"]["resources"] = accesses.iter().map(|(_, r)| json!(r)).collect();
+        Self::from_json(json)
     }
 
     /// Any JSON object; `_id` and `date` are read from it when present.
@@ -362,6 +390,14 @@ pub struct LdState {
     pub record: bool,
     /// The next this-many successful pages break off half-way through the body.
     pub break_bodies: usize,
+    /// `POST /api/v2/auditlog/counts`: answered (0), or refused with this status.
+    pub counts_status: u16,
+    /// `GET /api/v2/projects`: refused with this status when set.
+    pub projects_status: Option<u16>,
+    /// Projects and their environment keys.
+    pub projects: Vec<(String, Vec<String>)>,
+    /// Environments embedded per project in `expand=environments` (the rest is paged).
+    pub env_page: usize,
 }
 
 #[derive(Debug, Default)]
@@ -369,6 +405,7 @@ struct Counters {
     requests: AtomicU64,
     answered: AtomicU64,
     pages: AtomicU64,
+    searches: AtomicU64,
     in_flight: InFlight,
     statuses: Mutex<HashMap<u16, u64>>,
     log: Mutex<Vec<Seen>>,
@@ -410,6 +447,10 @@ impl FakeLaunchDarkly {
             fail_every: None,
             malformed: None,
             record: true,
+            counts_status: 0,
+            projects_status: None,
+            projects: Vec::new(),
+            env_page: 20,
         }));
         let counters = Arc::new(Counters::default());
         let shared = Shared {
@@ -420,7 +461,10 @@ impl FakeLaunchDarkly {
         };
         let violations = shared.checker.violations();
         let router = Router::new()
-            .route(PATH, get(audit_log))
+            .route(PATH, get(audit_log).post(audit_log))
+            .route(COUNTS_PATH, post(audit_log))
+            .route(PROJECTS_PATH, get(audit_log))
+            .route("/api/v2/projects/{key}/environments", get(audit_log))
             .fallback(not_found)
             .with_state(shared);
         Self {
@@ -463,9 +507,22 @@ impl FakeLaunchDarkly {
         self.counters.requests.load(Ordering::SeqCst)
     }
 
-    /// Answers with data (200).
+    /// `GET` listings answered (200 or a malformed page).
     pub fn pages(&self) -> u64 {
         self.counters.pages.load(Ordering::SeqCst)
+    }
+
+    /// `POST` searches answered with data.
+    pub fn searches(&self) -> u64 {
+        self.counters.searches.load(Ordering::SeqCst)
+    }
+
+    /// Requests to one path and method, from the log.
+    pub fn requests_to(&self, method: &str, path: &str) -> usize {
+        self.log()
+            .iter()
+            .filter(|s| s.method == method && s.path == path)
+            .count()
     }
 
     pub fn status_count(&self, status: u16) -> u64 {
@@ -582,10 +639,27 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
         &parts.headers,
         &body,
     );
-    let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
+    let mut seen = Seen::of(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+    );
     seen.at = arrived.duration_since(shared.started);
+    seen.body = String::from_utf8_lossy(&body).into_owned();
+    let route = Route::of(parts.method.as_str(), parts.uri.path());
     let latency = lock(&shared.state).latency;
-    let (seq, response) = answer(&shared, n, &parts.headers, &seen.query, arrived, refusal);
+    let text = seen.body.clone();
+    let (seq, response) = answer(
+        &shared,
+        n,
+        &parts.headers,
+        &seen.query,
+        &route,
+        &text,
+        arrived,
+        refusal,
+    );
     crate::chassis::pause(latency).await;
     let status = response.status().as_u16();
     *lock(&counters.statuses).entry(status).or_default() += 1;
@@ -609,27 +683,61 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
     response
 }
 
+/// Which endpoint a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    List,
+    Search,
+    Counts,
+    Projects,
+    Environments(String),
+}
+
+impl Route {
+    fn of(method: &str, path: &str) -> Self {
+        match (method, path) {
+            ("POST", PATH) => Route::Search,
+            ("POST", COUNTS_PATH) => Route::Counts,
+            ("GET", PROJECTS_PATH) => Route::Projects,
+            ("GET", p) if p.starts_with("/api/v2/projects/") => Route::Environments(
+                p.trim_start_matches("/api/v2/projects/")
+                    .trim_end_matches("/environments")
+                    .to_owned(),
+            ),
+            _ => Route::List,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn answer(
     shared: &Shared,
     n: u64,
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
+    route: &Route,
+    body: &str,
     arrived: Instant,
     refusal: Option<Response>,
 ) -> (u64, Response) {
     let mut state = lock(&shared.state);
     // Taken under the state lock: the log's order is the order answers were decided.
     let seq = shared.counters.answered.fetch_add(1, Ordering::SeqCst);
-    let response = decide(&mut state, shared, n, headers, query, arrived, refusal);
+    let response = decide(
+        &mut state, shared, n, headers, query, route, body, arrived, refusal,
+    );
     (seq, response)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide(
     state: &mut LdState,
     shared: &Shared,
     n: u64,
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
+    route: &Route,
+    body: &str,
     arrived: Instant,
     refusal: Option<Response>,
 ) -> Response {
@@ -724,6 +832,20 @@ fn decide(
     if let Some(refusal) = refusal {
         return with_limits(refusal);
     }
+    match route {
+        Route::List | Route::Search => {}
+        Route::Counts => return with_limits(counts(state, query, body, now)),
+        Route::Projects => return with_limits(projects(state, query)),
+        Route::Environments(key) => return with_limits(environments(state, key, query)),
+    }
+    let statements = if *route == Route::Search {
+        match parse_statements(body, false) {
+            Ok(list) => Some(list),
+            Err(m) => return with_limits(invalid(&m)),
+        }
+    } else {
+        None
+    };
     let int = |name: &str| -> Result<Option<i64>, String> {
         match query.get(name) {
             None => Ok(None),
@@ -753,11 +875,15 @@ fn decide(
     let q = query.get("q").map(|q| q.to_lowercase());
     let spec = query.get("spec").cloned();
 
-    let pages_so_far = shared.counters.pages.fetch_add(1, Ordering::SeqCst);
-    if let Some((from, body)) = &state.malformed
-        && pages_so_far >= *from
-    {
-        return with_limits(json_response(StatusCode::OK, body.clone()));
+    if statements.is_none() {
+        let pages_so_far = shared.counters.pages.fetch_add(1, Ordering::SeqCst);
+        if let Some((from, body)) = &state.malformed
+            && pages_so_far >= *from
+        {
+            return with_limits(json_response(StatusCode::OK, body.clone()));
+        }
+    } else {
+        shared.counters.searches.fetch_add(1, Ordering::SeqCst);
     }
 
     let data = &state.data;
@@ -770,6 +896,11 @@ fn decide(
         i -= 1;
         let entry = data.json(i);
         if !matches(&entry, q.as_deref(), spec.as_deref()) {
+            continue;
+        }
+        if let Some(list) = &statements
+            && !allowed(&entry, list)
+        {
             continue;
         }
         if items.len() as u64 == limit {
@@ -808,6 +939,310 @@ fn decide(
     }
     let body = json!({"items": items, "_links": links}).to_string();
     with_limits(json_response(StatusCode::OK, body))
+}
+
+/// One statement of a `StatementPostList`, as the fake understands it.
+#[derive(Debug, Clone)]
+struct Statement {
+    allow: bool,
+    resources: Option<Vec<String>>,
+    not_resources: Option<Vec<String>>,
+    actions: Option<Vec<String>>,
+    not_actions: Option<Vec<String>>,
+}
+
+/// Reads a statement list; `required` makes an absent or empty body a 400 (the counts
+/// endpoint), as the spec marks it.
+fn parse_statements(body: &str, required: bool) -> Result<Vec<Statement>, String> {
+    if body.trim().is_empty() {
+        return if required {
+            Err("Invalid request body: a statement list is required".into())
+        } else {
+            Ok(Vec::new())
+        };
+    }
+    let value: Value = serde_json::from_str(body).map_err(|_| "Invalid request body".to_owned())?;
+    let Value::Array(items) = value else {
+        return Err("Invalid request body: expected an array of statements".into());
+    };
+    let strings = |v: &Value, key: &str| -> Result<Option<Vec<String>>, String> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("Invalid request body: {key} must hold strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(format!("Invalid request body: {key} must be an array")),
+        }
+    };
+    items
+        .iter()
+        .map(|item| {
+            let allow = match item.get("effect").and_then(Value::as_str) {
+                Some("allow") => true,
+                Some("deny") => false,
+                _ => return Err("Invalid request body: effect must be allow or deny".into()),
+            };
+            let statement = Statement {
+                allow,
+                resources: strings(item, "resources")?,
+                not_resources: strings(item, "notResources")?,
+                actions: strings(item, "actions")?,
+                not_actions: strings(item, "notActions")?,
+            };
+            match (&statement.resources, &statement.not_resources) {
+                (Some(_), Some(_)) => Err(
+                    "Invalid request body: the resources field must be empty to use notResources"
+                        .into(),
+                ),
+                (None, None) => {
+                    Err("Invalid request body: a statement needs resources or notResources".into())
+                }
+                _ => Ok(statement),
+            }
+        })
+        .collect()
+}
+
+/// A resource specifier against one accessed resource, segment by segment: `type/name` with a
+/// glob on the name (`;tags` ignored), `*` alone matching any resource.
+fn specifier_matches(pattern: &str, resource: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (p, r): (Vec<&str>, Vec<&str>) =
+        (pattern.split(':').collect(), resource.split(':').collect());
+    p.len() == r.len()
+        && p.iter().zip(&r).all(|(p, r)| {
+            let p = p.split(';').next().unwrap_or_default();
+            match (p.split_once('/'), r.split_once('/')) {
+                (Some((pt, pn)), Some((rt, rn))) => pt == rt && glob(pn, rn),
+                (None, None) => p == *r,
+                _ => false,
+            }
+        })
+}
+
+fn statement_matches(statement: &Statement, action: &str, resource: &str) -> bool {
+    let resource_ok = match (&statement.resources, &statement.not_resources) {
+        (Some(list), _) => list.iter().any(|p| specifier_matches(p, resource)),
+        (None, Some(list)) => !list.iter().any(|p| specifier_matches(p, resource)),
+        (None, None) => false,
+    };
+    let action_ok = match (&statement.actions, &statement.not_actions) {
+        (Some(list), _) => list.iter().any(|a| a == "*" || a == action),
+        (None, Some(list)) => !list.iter().any(|a| a == "*" || a == action),
+        (None, None) => true,
+    };
+    resource_ok && action_ok
+}
+
+/// Policy evaluation: some allow statement matches an access, and no deny statement does.
+fn allowed(entry: &Value, statements: &[Statement]) -> bool {
+    let accesses: Vec<(String, String)> = entry["accesses"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["action"].as_str().unwrap_or_default().to_owned(),
+                        x["resource"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let any = |allow: bool| {
+        statements.iter().filter(|s| s.allow == allow).any(|s| {
+            accesses
+                .iter()
+                .any(|(action, resource)| statement_matches(s, action, resource))
+        })
+    };
+    any(true) && !any(false)
+}
+
+/// `POST /api/v2/auditlog/counts`.
+fn counts(state: &LdState, query: &BTreeMap<String, String>, body: &str, now: i64) -> Response {
+    if state.counts_status != 0 {
+        let status = StatusCode::from_u16(state.counts_status).unwrap_or(StatusCode::NOT_FOUND);
+        let body = match status.as_u16() {
+            403 => {
+                json!({"code": "forbidden", "message": "Forbidden. Access to the requested resource was denied."})
+            }
+            _ => json!({"code": "not_found", "message": "Invalid resource identifier"}),
+        };
+        return json_response(status, body.to_string());
+    }
+    let int = |name: &str| query.get(name).map(|v| v.parse::<i64>());
+    let after = match int("after") {
+        Some(Ok(a)) => a,
+        Some(Err(_)) => {
+            return invalid("Invalid after parameter: must be a Unix timestamp in milliseconds");
+        }
+        None => return invalid("after is required"),
+    };
+    let before = match int("before") {
+        None => now,
+        Some(Ok(b)) => b,
+        Some(Err(_)) => {
+            return invalid("Invalid before parameter: must be a Unix timestamp in milliseconds");
+        }
+    };
+    let buckets = match int("buckets") {
+        None => 50,
+        Some(Ok(b)) if (1..=500).contains(&b) => b,
+        Some(_) => return invalid("buckets must be between 1 and 500"),
+    };
+    if before <= after {
+        return invalid("before must be later than after");
+    }
+    let statements = match parse_statements(body, true) {
+        Ok(list) => list,
+        Err(m) => return invalid(&m),
+    };
+    let interval = ((before - after) / buckets).max(1);
+    let data = &state.data;
+    let low = data.first_after(after, state.after_inclusive);
+    let high = data.first_after(before, !state.before_inclusive);
+    let mut counts: BTreeMap<i64, u64> = (0..buckets).map(|i| (after + i * interval, 0)).collect();
+    let mut total = 0u64;
+    for i in low..high {
+        let entry = data.json(i);
+        if !allowed(&entry, &statements) {
+            continue;
+        }
+        let date = data.date(i);
+        let bucket = after + ((date - after) / interval).min(buckets - 1) * interval;
+        *counts.entry(bucket).or_default() += 1;
+        total += 1;
+    }
+    let buckets: Vec<Value> = counts
+        .into_iter()
+        .map(|(timestamp, count)| json!({"timestamp": timestamp, "count": count}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        json!({"buckets": buckets, "totalCount": total, "bucketIntervalMs": interval}).to_string(),
+    )
+}
+
+/// `limit` (default 20) and `offset` (default 0); the error is the 400 message.
+fn page_params(query: &BTreeMap<String, String>) -> Result<(usize, usize), &'static str> {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(l)) if (1..=1000).contains(&l) => l,
+        Some(_) => return Err("limit must be a positive number"),
+    };
+    let offset = match query.get("offset").map(|o| o.parse::<usize>()) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(_)) => return Err("offset must be a number"),
+    };
+    Ok((limit, offset))
+}
+
+fn environment_json(project: &str, key: &str) -> Value {
+    json!({
+        "_links": {"self": {"href": format!("/api/v2/projects/{project}/environments/{key}"), "type": "application/json"}},
+        "_id": format!("{:024x}", fnv(&format!("{project}/{key}"))),
+        "key": key,
+        "name": key,
+        "apiKey": format!("sdk-{:08x}-secret-sdk-key", fnv(key)),
+        "mobileKey": format!("mob-{:08x}-secret-mobile-key", fnv(key)),
+        "color": "F5A623",
+        "defaultTtl": 0,
+        "secureMode": false,
+        "defaultTrackEvents": false,
+        "requireComments": false,
+        "confirmChanges": false,
+        "tags": [],
+        "critical": false
+    })
+}
+
+fn environments_page(project: &str, envs: &[String], limit: usize, offset: usize) -> Value {
+    let items: Vec<Value> = envs
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|e| environment_json(project, e))
+        .collect();
+    json!({
+        "_links": {"self": {"href": format!("/api/v2/projects/{project}/environments?limit={limit}&offset={offset}"), "type": "application/json"}},
+        "totalCount": envs.len(),
+        "items": items
+    })
+}
+
+/// `GET /api/v2/projects`.
+fn projects(state: &LdState, query: &BTreeMap<String, String>) -> Response {
+    if let Some(status) = state.projects_status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return json_response(
+            status,
+            json!({"code": "forbidden", "message": "Forbidden. Access to the requested resource was denied."}).to_string(),
+        );
+    }
+    let (limit, offset) = match page_params(query) {
+        Ok(p) => p,
+        Err(m) => return invalid(m),
+    };
+    let expand = query
+        .get("expand")
+        .is_some_and(|e| e.split(',').any(|f| f == "environments"));
+    let items: Vec<Value> = state
+        .projects
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(key, envs)| {
+            let mut p = json!({
+                "_links": {"self": {"href": format!("/api/v2/projects/{key}"), "type": "application/json"}},
+                "_id": format!("{:024x}", fnv(key)),
+                "key": key,
+                "name": key,
+                "includeInSnippetByDefault": false,
+                "tags": []
+            });
+            if expand {
+                p["environments"] = environments_page(key, envs, state.env_page, 0);
+            }
+            p
+        })
+        .collect();
+    let mut links = serde_json::Map::new();
+    links.insert("self".into(), json!({"href": format!("{PROJECTS_PATH}?limit={limit}&offset={offset}"), "type": "application/json"}));
+    if offset + limit < state.projects.len() {
+        links.insert("next".into(), json!({"href": format!("{PROJECTS_PATH}?limit={limit}&offset={}", offset + limit), "type": "application/json"}));
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"_links": links, "items": items, "totalCount": state.projects.len()}).to_string(),
+    )
+}
+
+/// `GET /api/v2/projects/{key}/environments`.
+fn environments(state: &LdState, key: &str, query: &BTreeMap<String, String>) -> Response {
+    let (limit, offset) = match page_params(query) {
+        Ok(p) => p,
+        Err(m) => return invalid(m),
+    };
+    match state.projects.iter().find(|(k, _)| k == key) {
+        Some((k, envs)) => json_response(
+            StatusCode::OK,
+            environments_page(k, envs, limit, offset).to_string(),
+        ),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            r#"{"code":"not_found","message":"Unknown project"}"#.into(),
+        ),
+    }
 }
 
 fn encode(value: &str) -> String {

@@ -103,6 +103,8 @@ pub struct Call<'a> {
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
+    /// A JSON request body, sent again as is on every retry.
+    pub body: Option<Bytes>,
     /// Overrides the client's request timeout (a slow export, say).
     pub timeout: Option<Duration>,
     pub limiter: Option<&'a RateLimiter>,
@@ -116,10 +118,23 @@ impl<'a> Call<'a> {
             method: Method::GET,
             url,
             headers: HeaderMap::new(),
+            body: None,
             timeout: None,
             limiter: None,
             classify: None,
         }
+    }
+
+    /// A POST of a JSON document (a search with a filter in the body, say).
+    pub fn post_json(source: &'a str, url: Url, body: Vec<u8>) -> Self {
+        let mut call = Self::get(source, url);
+        call.method = Method::POST;
+        call.headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        call.body = Some(Bytes::from(body));
+        call
     }
 
     pub fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
@@ -299,6 +314,9 @@ impl HttpClient {
             .client
             .request(call.method.clone(), call.url.clone())
             .headers(call.headers.clone());
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
+        }
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);
         }

@@ -15,7 +15,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub enum RunStatus {
     /// Every source succeeded.
     Succeeded,
-    /// Some sources failed; the others' reports were written.
+    /// Some sources failed or are incomplete; the others' reports were written.
     Partial,
     /// Every source failed.
     Failed,
@@ -34,7 +34,11 @@ impl RunStatus {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceStatus {
+    /// Complete: every row the API holds for the window is in the reports.
     Succeeded,
+    /// Reports written, but the API would not give everything; `missing` says exactly what.
+    Incomplete,
+    /// Nothing of the source is visible.
     Failed,
 }
 
@@ -81,6 +85,9 @@ pub struct SourceEntry {
     pub findings: serde_json::Map<String, serde_json::Value>,
     pub reports: Vec<ReportEntry>,
     pub error: Option<String>,
+    /// For an `incomplete` source: what the reports lack, in words (details in `findings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
     /// The source failed because its credential was refused (drives exit code 2).
     #[serde(skip)]
     pub credentials_rejected: bool,

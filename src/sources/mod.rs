@@ -286,6 +286,9 @@ impl SourceContext {
 pub struct SourceOutput {
     pub reports: Vec<CsvReport>,
     pub findings: serde_json::Map<String, serde_json::Value>,
+    /// Set when the API would not give every row: what is missing, in words. The reports are
+    /// still written, and the source is `incomplete`, never `succeeded`.
+    pub missing: Option<String>,
 }
 
 impl SourceOutput {
@@ -297,7 +300,17 @@ impl SourceOutput {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        Self { reports, findings }
+        Self {
+            reports,
+            findings,
+            missing: None,
+        }
+    }
+
+    /// Marks the output incomplete: `missing` says, in words, what the reports lack.
+    pub fn incomplete(mut self, missing: Option<String>) -> Self {
+        self.missing = missing;
+        self
     }
 }
 

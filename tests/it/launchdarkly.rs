@@ -347,7 +347,7 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
                 expected,
                 "{ties:?}, inclusive {inclusive}, concurrency {concurrency}"
             );
-            assert_eq!(findings(&ws)["tie_bursts"], 0);
+            assert_eq!(findings(&ws)["full_milliseconds"], 0);
             assert!(findings(&ws)["duplicates_skipped"].as_u64().unwrap() > 0);
             reports.push(ws.object("/ld.csv").unwrap());
         }
@@ -355,42 +355,222 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
     assert!(reports.windows(2).all(|w| w[0] == w[1]));
 }
 
+/// 47 entries of one millisecond, spread so that every part of the split ends below a page:
+/// flags in two projects and two environments (one part of 28 and one of 12 need splitting
+/// again), three entries that changed a flag and a segment at once (they match two
+/// statements), members, and account settings (only the catch-all matches `acct`-less kinds).
+fn splittable_burst(ms: i64) -> Vec<FakeEntry> {
+    let mut burst = Vec::new();
+    let mut add = |prefix: &str, n: usize, accesses: &[(&str, &str)]| {
+        for i in 0..n {
+            burst.push(FakeEntry::accessing(
+                &format!("{prefix}{i:02}"),
+                ms,
+                accesses,
+            ));
+        }
+    };
+    add(
+        "wp",
+        15,
+        &[("updateOn", "proj/web:env/production:flag/checkout")],
+    );
+    add(
+        "ws",
+        10,
+        &[("updateOn", "proj/web:env/staging:flag/checkout")],
+    );
+    add(
+        "wx",
+        3,
+        &[
+            ("updateRules", "proj/web:env/staging:flag/search"),
+            ("updateIncluded", "proj/web:env/staging:segment/beta"),
+        ],
+    );
+    add(
+        "ap",
+        12,
+        &[("updateOn", "proj/api:env/production:flag/limits")],
+    );
+    add("mb", 5, &[("updateMemberRole", "member/64b7f2e1a9")]);
+    add("xx", 2, &[("updateSettings", "unlisted-kind/x")]);
+    burst
+}
+
+/// Projects for the split: more than a page of them, the busy one with its environments
+/// beyond the embedded page.
+fn many_projects(fake: &FakeLaunchDarkly) {
+    let mut projects: Vec<(String, Vec<String>)> = (0..23)
+        .map(|i| (format!("p{i:02}"), vec!["production".to_owned()]))
+        .collect();
+    projects.push((
+        "web".into(),
+        vec!["production".into(), "staging".into(), "dev".into()],
+    ));
+    projects.push(("api".into(), vec!["production".into()]));
+    let mut state = fake.state();
+    state.projects = projects;
+    state.env_page = 1;
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_burst_of_25_in_one_millisecond_ends_warns_and_repeats_nothing() {
+async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resource() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
     let mut entries = spread(40, "s");
     entries.retain(|e| e.date != burst_ms);
-    let burst: Vec<String> = (0..25).map(|i| format!("b{i:02}")).collect();
-    entries.extend(burst.iter().map(|id| FakeEntry::flag(id, burst_ms)));
+    entries.extend(splittable_burst(burst_ms));
     fake.set_entries(entries);
+    many_projects(&fake);
     let all = fake.expected(window().0, window().1);
     for concurrency in [1, 8] {
         let (ws, ran) = run_ld(&fake, &format!("    concurrency: {concurrency}\n"), "").await;
         assert_eq!(ran.code, 0, "{ran:#?}");
-        let got = keys(&report(&ws));
-        // Every entry outside the burst, once, in order.
-        let others: Vec<&(i64, String)> = all.iter().filter(|(d, _)| *d != burst_ms).collect();
-        let got_others: Vec<&(i64, String)> = got.iter().filter(|(d, _)| *d != burst_ms).collect();
-        assert_eq!(got_others, others);
-        // Of the burst: the 20 the API shows (ties served by `_id` descending), once each.
-        let got_burst: Vec<&str> = got
-            .iter()
-            .filter(|(d, _)| *d == burst_ms)
-            .map(|(_, id)| id.as_str())
-            .collect();
-        let visible: Vec<&str> = burst[5..].iter().map(String::as_str).collect();
-        assert_eq!(got_burst, visible, "concurrency {concurrency}");
+        assert_eq!(keys(&report(&ws)), all, "every entry once, in order");
+        // The projects answer carries SDK keys: read past, never kept or logged.
+        assert!(!ran.all_output().contains("secret-sdk-key"));
+        assert!(ws.objects().values().all(|o| !o.contains("secret-sdk-key")));
+        let manifest = ws.manifest().unwrap();
+        assert_eq!(manifest["sources"][0]["status"], "succeeded");
         let f = findings(&ws);
-        assert_eq!(f["tie_bursts"], 1);
-        assert_eq!(f["possibly_incomplete"], true);
-        assert_eq!(f["tie_burst_dates"], json!([rfc3339(burst_ms)]));
-        assert!(
-            ran.stderr.contains("share one millisecond") && ran.stderr.contains(&rfc3339(burst_ms)),
-            "{ran:#?}"
-        );
-        assert!(fake.requests() < 200, "paging ended");
+        assert_eq!(f["full_milliseconds"], 1);
+        assert_eq!(f["full_milliseconds_complete"], 1);
+        assert_eq!(f["missing_entries"], 0);
+        assert_eq!(f["incomplete_milliseconds"], json!([]));
+        let burst = &f["bursts"][0];
+        assert_eq!(burst["date"], rfc3339(burst_ms));
+        assert_eq!(burst["counted"], 47);
+        assert_eq!(burst["fetched"], 47);
+        assert_eq!(f["entries_from_full_milliseconds"], 27);
     }
+    // The split: every kind, a `notResources` catch-all, then by project and environment.
+    let searches: Vec<String> = fake
+        .log()
+        .iter()
+        .filter(|s| s.method == "POST" && s.path == "/api/v2/auditlog")
+        .map(|s| s.body.clone())
+        .collect();
+    assert!(searches.iter().any(|b| b.contains("notResources")));
+    assert!(searches.iter().any(|b| b.contains("proj/web:env/*:flag/*")));
+    assert!(searches.iter().any(|b| b.contains("\"deny\"")));
+    let counts = fake.requests_to("POST", "/api/v2/auditlog/counts");
+    assert_eq!(counts, 2, "one count per run");
+    assert!(
+        fake.log()
+            .iter()
+            .any(|s| s.path == "/api/v2/projects/web/environments")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let burst_ms = now_ms() - DAY;
+    let mut entries = spread(40, "s");
+    entries.retain(|e| e.date != burst_ms);
+    // 30 changes of one flag in one environment: no resource left to split on.
+    entries.extend((0..30).map(|i| {
+        FakeEntry::accessing(
+            &format!("b{i:02}"),
+            burst_ms,
+            &[("updateOn", "proj/web:env/production:flag/checkout")],
+        )
+    }));
+    fake.set_entries(entries);
+    many_projects(&fake);
+    let (ws, ran) = run_ld(&fake, "", "").await;
+    assert_eq!(ran.code, 3, "incomplete is a partial run: {ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    assert_eq!(manifest["status"], "partial");
+    let source = &manifest["sources"][0];
+    assert_eq!(source["status"], "incomplete");
+    assert!(source["error"].is_null());
+    let missing = source["missing"].as_str().unwrap();
+    assert!(
+        missing.contains(&rfc3339(burst_ms)) && missing.contains("10 of 30 missing"),
+        "{missing}"
+    );
+    let f = &source["findings"];
+    assert_eq!(f["missing_entries"], 10);
+    let short = &f["incomplete_milliseconds"][0];
+    assert_eq!(short["date_ms"], burst_ms);
+    assert_eq!(short["counted"], 30);
+    assert_eq!(short["fetched"], 20);
+    assert_eq!(short["missing"], 10);
+    assert_eq!(
+        short["unsplit_parts"],
+        json!(["proj/web:env/production:flag/*"])
+    );
+    // The report is written, with what could be fetched, once each.
+    let rows = keys(&report(&ws));
+    assert_eq!(rows.iter().filter(|(d, _)| *d == burst_ms).count(), 20);
+    assert_eq!(source["reports"][0]["status"], "written");
+    assert!(ran.stdout.contains("INCOMPLETE"), "{ran:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() {
+    for status in [404, 403] {
+        let fake = FakeLaunchDarkly::start(TOKEN).await;
+        let burst_ms = now_ms() - DAY;
+        let mut entries = spread(40, "s");
+        entries.retain(|e| e.date != burst_ms);
+        entries.extend(splittable_burst(burst_ms));
+        fake.set_entries(entries);
+        many_projects(&fake);
+        fake.state().counts_status = status;
+        let (ws, ran) = run_ld(&fake, "", "").await;
+        assert_eq!(ran.code, 0, "every part ended short: {ran:#?}");
+        assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
+        let burst = &findings(&ws)["bursts"][0];
+        assert!(burst["counted"].is_null());
+        assert!(
+            burst["uncounted_because"]
+                .as_str()
+                .unwrap()
+                .contains(&status.to_string()),
+            "{burst}"
+        );
+
+        // Unsplittable and uncounted: incomplete, and how much is missing is unknown.
+        let mut entries = spread(40, "s");
+        entries.retain(|e| e.date != burst_ms);
+        entries.extend((0..30).map(|i| {
+            FakeEntry::accessing(
+                &format!("b{i:02}"),
+                burst_ms,
+                &[("updateOn", "proj/web:env/production:flag/checkout")],
+            )
+        }));
+        fake.set_entries(entries);
+        let (ws, ran) = run_ld(&fake, "", "").await;
+        assert_eq!(ran.code, 3, "{ran:#?}");
+        let source = &ws.manifest().unwrap()["sources"][0];
+        assert_eq!(source["status"], "incomplete");
+        assert!(source["findings"]["incomplete_milliseconds"][0]["missing"].is_null());
+        assert_eq!(source["findings"]["milliseconds_missing_unknown"], 1);
+        assert!(
+            source["missing"].as_str().unwrap().contains("unknown"),
+            "{source}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_twenty_in_a_millisecond_costs_one_count_and_no_split() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let burst_ms = now_ms() - DAY;
+    let mut entries = spread(40, "s");
+    entries.retain(|e| e.date != burst_ms);
+    entries.extend((0..20).map(|i| FakeEntry::flag(&format!("b{i:02}"), burst_ms)));
+    fake.set_entries(entries);
+    let (ws, ran) = run_ld(&fake, "", "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
+    assert_eq!(fake.requests_to("POST", "/api/v2/auditlog/counts"), 1);
+    assert_eq!(fake.searches(), 0);
+    assert_eq!(findings(&ws)["burst_requests"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -707,7 +887,8 @@ async fn manifest_records_window_thresholds_and_findings() {
     assert_eq!(f["pages"], fake.pages());
     assert_eq!(f["requests"], fake.requests());
     assert_eq!(f["rate_limited"], 0);
-    assert_eq!(f["possibly_incomplete"], false);
+    assert_eq!(f["full_milliseconds"], 0);
+    assert_eq!(source["status"], "succeeded");
     assert!(fake.log().iter().all(|s| {
         let before = s.query["before"].parse::<i64>().unwrap();
         before >= now_ms() - 7 * DAY && before <= now_ms()

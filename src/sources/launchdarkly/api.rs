@@ -9,6 +9,10 @@ use reqwest::StatusCode;
 /// `https://app.eu.launchdarkly.com`.
 pub const DEFAULT_BASE_URL: &str = "https://app.launchdarkly.com";
 pub const AUDIT_LOG_PATH: &str = "api/v2/auditlog";
+/// `POST`: entry counts per time bucket, filtered by a statement list.
+pub const COUNTS_PATH: &str = "api/v2/auditlog/counts";
+/// Projects, with `expand=environments`: the keys a full millisecond is split by.
+pub const PROJECTS_PATH: &str = "api/v2/projects";
 /// The only version the API still accepts; set explicitly so a token's own default version
 /// cannot change the answers.
 pub const API_VERSION: &str = "20240415";

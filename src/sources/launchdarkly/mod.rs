@@ -15,6 +15,7 @@
 //!   temporary files ([`merge`]), so memory does not grow with the number of entries.
 
 mod api;
+mod burst;
 mod entry;
 mod merge;
 mod paging;
@@ -36,21 +37,21 @@ use reqwest::header::HeaderValue;
 use schedule::Schedule;
 use serde::Serialize;
 use spec::WindowSpec;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-/// Dates of tie bursts listed in the findings (their count is always complete).
-const LISTED_BURSTS: usize = 100;
 
 /// A LaunchDarkly source ready to run.
 pub struct LaunchDarklySource {
     name: String,
     url: Url,
+    counts_url: Url,
+    projects_url: Url,
     token_env: String,
     /// `Authorization` value, marked sensitive: its Debug prints `Sensitive`, never the token.
     token: HeaderValue,
@@ -83,14 +84,18 @@ struct Stats {
     entries: AtomicU64,
     duplicates: AtomicU64,
     outside: AtomicU64,
-    /// Milliseconds holding 20 or more entries (a whole page): more may exist than were seen.
-    bursts: Mutex<Vec<i64>>,
+    /// Entries that only the split of a full millisecond brought.
+    from_bursts: AtomicU64,
+    burst_searches: AtomicU64,
+    catalogue_requests: AtomicU64,
 }
 
 /// Everything a worker needs; shared by all of them.
 struct Pager {
     name: String,
     url: Url,
+    counts_url: Url,
+    projects_url: Url,
     token_env: String,
     token: HeaderValue,
     http: HttpClient,
@@ -100,6 +105,7 @@ struct Pager {
     limiter: RateLimiter,
     schedule: Schedule,
     stats: Stats,
+    bursts: burst::Bursts,
 }
 
 fn rfc3339_ms(ms: i64) -> String {
@@ -123,6 +129,8 @@ impl Fetch for LaunchDarklySource {
         let pager = Arc::new(Pager {
             name: self.name.clone(),
             url: self.url.clone(),
+            counts_url: self.counts_url.clone(),
+            projects_url: self.projects_url.clone(),
             token_env: self.token_env.clone(),
             token: self.token.clone(),
             http: self.http.clone(),
@@ -132,6 +140,7 @@ impl Fetch for LaunchDarklySource {
             limiter: RateLimiter::new(None).with_max_pause(self.http.policy().max),
             schedule: Schedule::new(start_ms, end_ms, self.concurrency),
             stats: Stats::default(),
+            bursts: burst::Bursts::default(),
         });
         tracing::info!(
             source = %self.name,
@@ -167,7 +176,7 @@ impl Fetch for LaunchDarklySource {
         }
         let spilled = writer.spilled_rows();
         let report = writer.finish()?;
-        let findings = pager.findings(report.rows());
+        let (findings, missing) = pager.findings(report.rows());
         tracing::info!(
             source = %self.name,
             rows = report.rows(),
@@ -179,7 +188,7 @@ impl Fetch for LaunchDarklySource {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Fetched the audit log."
         );
-        Ok(SourceOutput::new(vec![report], &findings))
+        Ok(SourceOutput::new(vec![report], &findings).incomplete(missing))
     }
 }
 
@@ -218,7 +227,14 @@ async fn work(pager: Arc<Pager>, tx: mpsc::Sender<Msg>) -> Result<(), SourceErro
                 .fetch_add(applied.duplicates, Ordering::Relaxed);
             stats.outside.fetch_add(applied.outside, Ordering::Relaxed);
             if let Some(ms) = applied.saturated {
-                pager.note_burst(ms);
+                // The held entries of `ms` are released by the next page, so the rest of the
+                // millisecond joins them in order.
+                let resolved = pager.resolve_burst(ms, &cursor.ids_at(ms)).await?;
+                let added = cursor.absorb(ms, resolved.entries).map_err(|m| {
+                    SourceError::Data(format!("{m}; this is a bug, please report it"))
+                })?;
+                stats.entries.fetch_add(added, Ordering::Relaxed);
+                stats.from_bursts.fetch_add(added, Ordering::Relaxed);
             }
             if !applied.release.is_empty() {
                 let rows = applied.release.into_iter().map(Entry::into_row).collect();
@@ -289,20 +305,6 @@ impl Pager {
             })
     }
 
-    fn note_burst(&self, ms: i64) {
-        tracing::warn!(
-            source = %self.name,
-            date = %rfc3339_ms(ms),
-            date_ms = ms,
-            "20 or more audit-log entries share one millisecond. The API returns at most 20 a request and cannot page within a millisecond, so entries of it beyond those 20 may be missing from the report."
-        );
-        self.stats
-            .bursts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ms);
-    }
-
     fn log_progress(&self, rows_written: u64, started: Instant) {
         let progress = self.schedule.progress();
         let limiter = self.limiter.stats();
@@ -329,17 +331,13 @@ impl Pager {
         );
     }
 
-    fn findings(&self, rows: u64) -> LaunchDarklyFindings {
+    /// Findings for the manifest, and what is missing when a full millisecond could not be
+    /// fetched whole.
+    fn findings(&self, rows: u64) -> (LaunchDarklyFindings, Option<String>) {
         let limiter = self.limiter.stats();
         let progress = self.schedule.progress();
-        let mut bursts = self
-            .stats
-            .bursts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        bursts.sort_unstable_by(|a, b| b.cmp(a));
-        LaunchDarklyFindings {
+        let (bursts, missing) = self.bursts.findings();
+        let findings = LaunchDarklyFindings {
             entries: rows,
             pages: self.stats.pages.load(Ordering::Relaxed),
             requests: limiter.requests,
@@ -348,15 +346,11 @@ impl Pager {
             ranges: progress.ranges as u64,
             range_splits: progress.splits,
             duplicates_skipped: self.stats.duplicates.load(Ordering::Relaxed),
-            tie_bursts: bursts.len() as u64,
-            tie_burst_dates: bursts
-                .iter()
-                .take(LISTED_BURSTS)
-                .map(|ms| rfc3339_ms(*ms))
-                .collect(),
-            // 20 entries of one millisecond is all the API will show of it.
-            possibly_incomplete: !bursts.is_empty(),
-        }
+            entries_from_full_milliseconds: self.stats.from_bursts.load(Ordering::Relaxed),
+            project_catalogue_requests: self.stats.catalogue_requests.load(Ordering::Relaxed),
+            bursts,
+        };
+        (findings, missing)
     }
 }
 
@@ -380,10 +374,11 @@ pub struct LaunchDarklyFindings {
     pub range_splits: u64,
     /// Entries fetched twice by the tie-safe overlap and written once.
     pub duplicates_skipped: u64,
-    /// Milliseconds holding 20 or more entries, more than one page can show.
-    pub tie_bursts: u64,
-    /// The first of those milliseconds, newest first, as RFC 3339.
-    pub tie_burst_dates: Vec<String>,
-    /// Whether such a millisecond was seen, so entries of it may be missing.
-    pub possibly_incomplete: bool,
+    /// Entries that only the split of a full millisecond brought.
+    pub entries_from_full_milliseconds: u64,
+    /// Requests for the project list the split needed (once per run).
+    pub project_catalogue_requests: u64,
+    /// Every millisecond that filled a whole page, and what became of it.
+    #[serde(flatten)]
+    pub bursts: burst::BurstFindings,
 }

@@ -146,6 +146,34 @@ impl Cursor {
         Ok(out)
     }
 
+    /// Ids seen at `ms`, the millisecond the cursor last stopped at.
+    pub fn ids_at(&self, ms: i64) -> HashSet<String> {
+        if self.oldest == Some(ms) {
+            self.ids_at_oldest.clone()
+        } else {
+            HashSet::new()
+        }
+    }
+
+    /// Adds entries of the full millisecond `ms` that were fetched in parts (see `burst`); they
+    /// are released with the rest of that millisecond, in `_id` order. Returns how many were
+    /// new. `ms` must be the millisecond of the last [`Applied::saturated`].
+    pub fn absorb(&mut self, ms: i64, entries: Vec<Entry>) -> Result<u64, String> {
+        if self.oldest != Some(ms) || self.last_saturated != Some(ms) {
+            return Err(format!(
+                "entries of millisecond {ms} arrived after paging had moved past it"
+            ));
+        }
+        let mut added = 0;
+        for entry in entries {
+            if entry.date == ms && self.ids_at_oldest.insert(entry.id.clone()) {
+                self.held.push(entry);
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
     fn release_held(&mut self, release: &mut Vec<Entry>) {
         self.held.sort_by(|a, b| a.id.cmp(&b.id));
         release.append(&mut self.held);
@@ -383,6 +411,30 @@ pub(crate) mod tests {
                 assert!(saturated.contains(&ms), "round {round}: {ms} not reported");
             }
         }
+    }
+
+    #[test]
+    fn entries_of_a_full_millisecond_fetched_in_parts_join_it_once_in_id_order() {
+        let mut entries: Vec<(i64, String)> = (0..25).map(|i| (700, format!("b{i:02}"))).collect();
+        entries.push((650, "older".into()));
+        let mut model = Model::new(entries);
+        let mut cursor = Cursor::new(1_000);
+        // The first page ends at 700; asking again from 701 shows the same 20: full.
+        let applied = cursor.apply(model.page(cursor.before()), 0).unwrap();
+        assert_eq!(applied.saturated, None);
+        let applied = cursor.apply(model.page(cursor.before()), 0).unwrap();
+        assert_eq!(applied.saturated, Some(700));
+        let seen = cursor.ids_at(700);
+        assert_eq!(seen.len(), 20);
+        // The parts bring all 25 again (and one of another millisecond): 5 are new.
+        let mut parts: Vec<Entry> = (0..25).map(|i| entry(&format!("b{i:02}"), 700)).collect();
+        parts.push(entry("stray", 650));
+        assert_eq!(cursor.absorb(700, parts).unwrap(), 5);
+        let applied = cursor.apply(model.page(cursor.before()), 0).unwrap();
+        let ids: Vec<String> = applied.release.iter().map(|e| e.id.clone()).collect();
+        let expected: Vec<String> = (0..25).map(|i| format!("b{i:02}")).collect();
+        assert_eq!(ids, expected);
+        assert!(cursor.absorb(700, Vec::new()).is_err(), "paging moved on");
     }
 
     #[test]

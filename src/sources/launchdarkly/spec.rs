@@ -211,6 +211,8 @@ impl SourceKind for LaunchDarklySpec {
         Ok(LaunchDarklySource {
             name: common.name.clone(),
             url: join_path(&base, api::AUDIT_LOG_PATH),
+            counts_url: join_path(&base, api::COUNTS_PATH),
+            projects_url: join_path(&base, api::PROJECTS_PATH),
             token_env: common.token_env.clone(),
             token: header,
             http: shared.clone(),
