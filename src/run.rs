@@ -14,7 +14,7 @@ use crate::report::manifest::{
     Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
 };
 use crate::report::{CsvReport, ReportMeta};
-use crate::sources::{Source, SourceContext, SourceError, SourceSpec};
+use crate::sources::{Exclusive, Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -200,11 +200,19 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     );
 
     let mut tasks = JoinSet::new();
+    // Shared by every source of the run: two Vault sources for one cluster take turns.
+    let exclusive = Exclusive::default();
     for (index, source) in sources.into_iter().enumerate() {
         let spec = spec.clone();
         let output = output.clone();
         let clock = options.clock;
-        tasks.spawn(async move { (index, run_source(&spec, index, source, output, clock).await) });
+        let exclusive = exclusive.clone();
+        tasks.spawn(async move {
+            (
+                index,
+                run_source(&spec, index, source, output, clock, exclusive).await,
+            )
+        });
     }
 
     let mut entries: Vec<Option<SourceEntry>> = vec![None; spec.sources.len()];
@@ -358,13 +366,21 @@ async fn run_source(
     source: Source,
     output: Output,
     clock: RunClock,
+    exclusive: Exclusive,
 ) -> SourceEntry {
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
     let started = clock.now();
     let wall = Instant::now();
-    let ctx = SourceContext::new(name.clone(), clock, output, spec.reports.formula_escape);
     let deadline = spec.deadline_of(source_spec);
+    let ctx = SourceContext::new(
+        name.clone(),
+        clock,
+        tokio::time::Instant::now() + deadline,
+        exclusive,
+        output,
+        spec.reports.formula_escape,
+    );
     tracing::info!(source = %name, kind = source_spec.kind(), deadline_s = deadline.as_secs(), "Source started.");
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)

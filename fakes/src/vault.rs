@@ -11,9 +11,17 @@
 //! - a client appears once per call, from the earliest month of the range;
 //! - NDJSON streamed in chunks, one record per line, `\n`-terminated (knobs: CRLF, no final newline);
 //! - no data: 204 (1.18+), 400 or 500 with "no data to export" (1.17 and older);
-//! - one export at a time: a concurrent call gets 400 "existing export in progress";
+//! - one export at a time per node: a call arriving while another runs (for its `delay`, say)
+//!   gets 400 "existing export in progress" at once;
 //! - injected answers (429 with Retry-After, 503 sealed, HTML from a proxy...) for the first
-//!   requests, and a body that breaks off mid-stream.
+//!   requests, a body that breaks off mid-stream, and one that ends early at a record boundary
+//!   with a 200 and no error (Vault at its 10-minute export limit);
+//! - `GET /v1/sys/internal/counters/activity`: start and end normalised to whole months,
+//!   `months[]` with each month's distinct clients by type in the namespace and its children
+//!   (`counts: null` for a month without activity, `[]` when no month has any), 403 without
+//!   `read`; `GET /v1/sys/internal/counters/config` in the root namespace only, with
+//!   `billing_start_timestamp` (Go's zero time when there is no licence, as in Community);
+//! - an OpenBao-like server: every `sys/internal/counters` path answers 404 `unsupported path`.
 
 use crate::chassis::{Canned, Checker, InFlight, Log, Seen, Server, TlsIdentity, lock, read_body};
 use crate::openapi::Contract;
@@ -31,6 +39,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const EXPORT_PATH: &str = "/v1/sys/internal/counters/activity/export";
+pub const COUNTS_PATH: &str = "/v1/sys/internal/counters/activity";
+pub const CONFIG_PATH: &str = "/v1/sys/internal/counters/config";
+pub const UNSUPPORTED_PATH: &str =
+    "{\"errors\":[\"1 error occurred:\\n\\t* unsupported path\\n\\n\"]}\n";
 pub const PERMISSION_DENIED: &str =
     "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}\n";
 
@@ -238,19 +250,33 @@ pub struct VaultState {
     pub break_after_lines: Option<(usize, usize)>,
     /// Delay before each answer (a slow export holds the single export slot meanwhile).
     pub delay: Duration,
+    /// The export of this month ends after this many lines: a 200, no error, short.
+    pub truncate: Option<(Month, usize)>,
+    /// The token's policy has `read` on `sys/internal/counters/activity` (else 403).
+    pub counts_read: bool,
+    /// The token's policy has `read` on `sys/internal/counters/config` (else 403).
+    pub config_read: bool,
+    /// `billing_start_timestamp`; `None` answers Go's zero time, as Community does.
+    pub billing_start: Option<DateTime<Utc>>,
+    /// Answer every `sys/internal/counters` path with OpenBao's 404 `unsupported path`.
+    pub openbao: bool,
 }
 
 #[derive(Clone)]
 struct Shared {
     state: Arc<Mutex<VaultState>>,
     log: Log,
+    queries: Log,
     in_flight: InFlight,
     checker: Checker,
 }
 
 pub struct FakeVault {
     pub server: Server,
+    /// Export requests.
     pub log: Log,
+    /// Counts and config requests.
+    pub queries: Log,
     state: Arc<Mutex<VaultState>>,
     in_flight: InFlight,
 }
@@ -278,11 +304,18 @@ impl FakeVault {
             raw_line: None,
             break_after_lines: None,
             delay: Duration::ZERO,
+            truncate: None,
+            counts_read: true,
+            config_read: true,
+            billing_start: None,
+            openbao: false,
         }));
         let log = Log::default();
+        let queries = Log::default();
         let shared = Shared {
             state: state.clone(),
             log: log.clone(),
+            queries: queries.clone(),
             in_flight: InFlight::default(),
             checker: Checker::new(contract()),
         };
@@ -290,6 +323,8 @@ impl FakeVault {
         let in_flight = shared.in_flight.clone();
         let router = Router::new()
             .route(EXPORT_PATH, get(export))
+            .route(COUNTS_PATH, get(counts))
+            .route(CONFIG_PATH, get(config))
             .fallback(not_found)
             .with_state(shared);
         let server = match tls {
@@ -299,6 +334,7 @@ impl FakeVault {
         Self {
             server,
             log,
+            queries,
             state,
             in_flight,
         }
@@ -354,16 +390,230 @@ async fn export(State(shared): State<Shared>, request: Request) -> Response {
     );
     let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
     let (running, guard) = shared.in_flight.enter();
-    let delay = lock(&shared.state).delay;
-    crate::chassis::pause(delay).await;
-    let response = if running > 1 {
+    let (delay, openbao) = {
+        let state = lock(&shared.state);
+        (state.delay, state.openbao)
+    };
+    // Vault takes the node's export slot (a compare-and-swap) before anything else and
+    // refuses a second export at once; the first holds it for as long as it runs.
+    let response = if openbao {
+        unsupported_path()
+    } else if running > 1 {
         export_in_progress().response()
     } else {
+        crate::chassis::pause(delay).await;
         answer(&shared, &parts.headers, &seen.query, refusal)
     };
     seen.status = response.status().as_u16();
     shared.log.push(seen);
     drop(guard);
+    response
+}
+
+fn unsupported_path() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "application/json")],
+        UNSUPPORTED_PATH,
+    )
+        .into_response()
+}
+
+fn permission_denied() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [("content-type", "application/json")],
+        PERMISSION_DENIED,
+    )
+        .into_response()
+}
+
+fn log_query(shared: &Shared, request: &Request, status: u16) {
+    let mut seen = Seen::of(
+        "GET",
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+    );
+    seen.status = status;
+    shared.queries.push(seen);
+}
+
+/// What Vault's OpenAPI document says of a GET without a body; `None` when it accepts it.
+fn check_get(shared: &Shared, request: &Request) -> Option<Response> {
+    shared.checker.check(
+        "GET",
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+        b"",
+    )
+}
+
+/// The namespace of a request, as `path/` (`None` for the root namespace).
+fn request_namespace(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-vault-namespace")
+        .and_then(|v| v.to_str().ok())
+        .map(|ns| format!("{}/", ns.trim_matches('/')))
+        .filter(|ns| ns != "/")
+}
+
+/// `GET sys/internal/counters/activity`: each month's distinct clients, as Vault computes
+/// them from the same segments the export reads.
+async fn counts(State(shared): State<Shared>, request: Request) -> Response {
+    let refusal = check_get(&shared, &request);
+    let query = Seen::of("GET", "", request.uri().query(), request.headers()).query;
+    let response = counts_answer(&shared, request.headers(), &query, refusal);
+    log_query(&shared, &request, response.status().as_u16());
+    response
+}
+
+fn counts_answer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    refusal: Option<Response>,
+) -> Response {
+    let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.openbao {
+        return unsupported_path();
+    }
+    let token_ok = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t == state.token);
+    if !token_ok || !state.counts_read {
+        return permission_denied();
+    }
+    if let Some(refusal) = refusal {
+        return refusal;
+    }
+    let (Some(start), Some(end)) = (
+        query.get("start_time").and_then(|t| parse_time(t)),
+        query.get("end_time").and_then(|t| parse_time(t)),
+    ) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "1 error occurred:\n\t* error converting input for field \"start_time\": could not parse string as date and time\n\n",
+        );
+    };
+    if start > end {
+        return json_error(StatusCode::BAD_REQUEST, "start_time is later than end_time");
+    }
+    let namespace = request_namespace(headers);
+    // Whole months, as handleQuery normalises them.
+    let (first, last) = (Month::of(start), Month::of(end));
+    let mut months = Vec::new();
+    let mut any = false;
+    let mut total = 0u64;
+    let mut month = first;
+    while month <= last {
+        let mut by_type: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        for activity in state.months.get(&month).into_iter().flatten() {
+            let in_namespace = namespace
+                .as_ref()
+                .is_none_or(|ns| activity.namespace_path.starts_with(ns.as_str()));
+            if in_namespace {
+                by_type
+                    .entry(activity.client_type.clone())
+                    .or_default()
+                    .insert(activity.client_id.clone());
+            }
+        }
+        let n = |t: &str| by_type.get(t).map_or(0, HashSet::len) as u64;
+        let clients: u64 = by_type.values().map(|s| s.len() as u64).sum();
+        total += clients;
+        let counts = (clients > 0).then(|| {
+            any = true;
+            serde_json::json!({
+                "entity_clients": n("entity"),
+                "non_entity_clients": n("non-entity-token"),
+                "secret_syncs": n("secret-sync"),
+                "acme_clients": n("pki-acme"),
+                "clients": clients,
+            })
+        });
+        months.push(serde_json::json!({
+            "timestamp": month.start().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "counts": counts,
+            "namespaces": if counts.is_some() { serde_json::json!([]) } else { serde_json::Value::Null },
+            "new_clients": serde_json::Value::Null,
+        }));
+        month = month.plus(1);
+    }
+    if !any {
+        // No month with activity: Vault's month list stays empty.
+        months.clear();
+    }
+    let body = serde_json::json!({
+        "request_id": "5d3b2f7e-0000-4000-8000-000000000001",
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": {
+            "start_time": first.start().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "end_time": (last.plus(1).start() - chrono::Duration::seconds(1))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            "by_namespace": [],
+            "total": {"clients": total},
+            "months": months,
+        },
+        "wrap_info": null,
+        "warnings": null,
+        "auth": null,
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET sys/internal/counters/config`: root namespace only.
+async fn config(State(shared): State<Shared>, request: Request) -> Response {
+    let refusal = check_get(&shared, &request);
+    let response = {
+        let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let token_ok = request
+            .headers()
+            .get("x-vault-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t == state.token);
+        if state.openbao || request_namespace(request.headers()).is_some() {
+            unsupported_path()
+        } else if !token_ok || !state.config_read {
+            permission_denied()
+        } else if let Some(refusal) = refusal {
+            refusal
+        } else {
+            let billing = state
+                .billing_start
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+            let body = serde_json::json!({
+                "request_id": "5d3b2f7e-0000-4000-8000-000000000002",
+                "data": {
+                    "retention_months": 48,
+                    "enabled": "default-enabled",
+                    "queries_available": true,
+                    "reporting_enabled": state.billing_start.is_some(),
+                    "billing_start_timestamp": billing,
+                    "minimum_retention_months": 48,
+                },
+                "warnings": null,
+            });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+    };
+    log_query(&shared, &request, response.status().as_u16());
     response
 }
 
@@ -425,11 +675,7 @@ fn answer(
     let format = query.get("format").map(String::as_str).unwrap_or("json");
     // 1.18+ filters to the requested namespace and its children; before 1.18 the path exists
     // only in the root namespace.
-    let namespace = headers
-        .get("x-vault-namespace")
-        .and_then(|v| v.to_str().ok())
-        .map(|ns| format!("{}/", ns.trim_matches('/')))
-        .filter(|ns| ns != "/");
+    let namespace = request_namespace(headers);
     if namespace.is_some() && !modern {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -446,12 +692,21 @@ fn answer(
     let mut seen = HashSet::new();
     let mut lines: Vec<Vec<u8>> = Vec::new();
     for month in &selected {
+        let mut written = 0;
         for activity in &state.months[month] {
             let in_namespace = namespace
                 .as_ref()
                 .is_none_or(|ns| activity.namespace_path.starts_with(ns.as_str()));
             if in_namespace && seen.insert(activity.client_id.clone()) {
+                if state
+                    .truncate
+                    .is_some_and(|(m, after)| m == *month && written >= after)
+                {
+                    // The export deadline passed: the rest of the body is never written.
+                    break;
+                }
                 lines.push(activity.line(state.version).into_bytes());
+                written += 1;
             }
         }
         if let Some((garbage_month, garbage)) = &state.garbage

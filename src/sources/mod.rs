@@ -23,10 +23,12 @@ use crate::report::{CsvReport, ReportError};
 use crate::time::RunClock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What a kind of source is: its `kind` string, its settings, and how they become a source
 /// ready to run. Implemented by each kind's spec struct (its own settings, without the shared
@@ -245,20 +247,52 @@ pub struct Plan {
     pub thresholds: BTreeMap<String, serde_json::Value>,
 }
 
-/// What a source gets from the run: its name, the run's clock, and a way to open reports.
-/// Sources never see the object store itself.
+/// One holder at a time per key, across every source of a run: a server that allows only one
+/// call of some kind at a time (Vault's single export per node) is asked once at a time, in
+/// arrival order, however many sources point at it.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusive(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl Exclusive {
+    /// Waits until no other holder of `key` is left; the slot is free again when the guard drops.
+    pub async fn hold(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        slot.lock_owned().await
+    }
+}
+
+/// What a source gets from the run: its name, the run's clock, its deadline, the run's
+/// one-at-a-time slots, and a way to open reports. Sources never see the object store itself.
 pub struct SourceContext {
     pub name: String,
     pub clock: RunClock,
+    /// When the run gives up on this source; waits that would end later are not worth starting.
+    pub deadline: Instant,
+    pub exclusive: Exclusive,
     output: Output,
     escape_formulas: bool,
 }
 
 impl SourceContext {
-    pub fn new(name: String, clock: RunClock, output: Output, escape_formulas: bool) -> Self {
+    pub fn new(
+        name: String,
+        clock: RunClock,
+        deadline: Instant,
+        exclusive: Exclusive,
+        output: Output,
+        escape_formulas: bool,
+    ) -> Self {
         Self {
             name,
             clock,
+            deadline,
+            exclusive,
             output,
             escape_formulas,
         }

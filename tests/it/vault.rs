@@ -158,7 +158,7 @@ async fn leap_february_is_requested_to_the_29th() {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
     let ws = Workspace::new();
     let spec = ws.spec(&[format!(
-        "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 1\n",
+        "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 1\n    roll_off_months: 1\n",
         fake.url()
     )]);
     let ran = rollcall(
@@ -515,4 +515,260 @@ async fn a_namespace_exports_itself_and_its_children_only() {
         "{error}"
     );
     assert!(error.contains("only in the root namespace"), "{error}");
+}
+
+/// Two sources of the same job, each a namespace of one cluster (as `namespace:` invites).
+fn two_namespaces(fake: &FakeVault) -> Vec<String> {
+    ["team-a", "team-b"]
+        .iter()
+        .map(|ns| {
+            format!(
+                "  - name: vault-{ns}\n    kind: vault_client_activity\n    address: {}\n    namespace: {ns}\n",
+                fake.url()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sources_for_two_namespaces_of_one_cluster_take_turns_and_both_succeed() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for (i, ns) in ["team-a/", "team-b/"].iter().enumerate() {
+        for m in 0..12 {
+            let month = current().plus(-m);
+            let mut a = Activity::entity(&format!("{ns}c{i}-{m}"), mid(month));
+            a.namespace_path = (*ns).into();
+            fake.add(month, a);
+        }
+    }
+    // Each export holds the node's single slot a while, so overlapping ones would collide.
+    fake.state().delay = std::time::Duration::from_millis(60);
+    let ws = Workspace::new();
+    let spec = ws.spec(&two_namespaces(&fake));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &[
+            ("VAULT_TOKEN".into(), TOKEN.into()),
+            ("ROLLCALL_NOW".into(), NOW.into()),
+        ],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(fake.max_concurrent(), 1, "never two exports at once");
+    assert!(
+        fake.log.statuses().iter().all(|s| *s == 200),
+        "no export was refused as in progress: {:?}",
+        fake.log.statuses()
+    );
+    assert_eq!(fake.log.count(), 24);
+    for ns in ["team-a", "team-b"] {
+        let rows = csv_rows(&ws.object(&format!("/vault-{ns}.csv")).unwrap());
+        assert_eq!(rows.len(), 13, "{ns}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_cut_short_without_an_error_fails_naming_the_month_and_both_numbers() {
+    let fake = FakeVault::start(TOKEN, Version::V1_21).await;
+    let cut = current().plus(-3);
+    for m in 0..12 {
+        let month = current().plus(-m);
+        for i in 0..5 {
+            fake.add(month, Activity::entity(&format!("c{m}-{i}"), mid(month)));
+        }
+    }
+    fake.state().truncate = Some((cut, 3));
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let manifest = ws.manifest().unwrap();
+    let source = &manifest["sources"][0];
+    assert_eq!(source["status"], "failed");
+    let error = source["error"].as_str().unwrap();
+    assert!(
+        error.contains(&cut.to_string())
+            && error.contains("holds 3 distinct clients")
+            && error.contains("Vault counts 5"),
+        "{error}"
+    );
+    assert!(ws.object("/vault-test.csv").is_none(), "nothing written");
+    // The check is one count per finished month, with the token and month bounds.
+    let queries = fake.queries.all();
+    let first = &queries[0];
+    assert_eq!(first.path, "/v1/sys/internal/counters/activity");
+    assert_eq!(first.query["start_time"], "2025-12-01T00:00:00Z");
+    assert_eq!(first.query["end_time"], "2025-12-31T23:59:59Z");
+    assert_eq!(first.headers["x-vault-token"], TOKEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_finished_month_is_checked_and_a_refused_count_leaves_it_unchecked() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    for m in 0..12 {
+        let month = current().plus(-m);
+        for i in 0..(m % 3) {
+            let mut a = Activity::entity(&format!("c{m}-{i}"), mid(month));
+            if i == 1 {
+                a.client_type = "non-entity-token".into();
+                a.client_id = format!("+44PU{m}/token=");
+            }
+            fake.add(month, a);
+        }
+    }
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let f = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(f["months_checked"], 11);
+    assert_eq!(
+        f["months_unchecked"],
+        serde_json::json!([current().to_string()])
+    );
+    let checks = f["month_checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 12);
+    assert!(
+        checks[..11]
+            .iter()
+            .all(|c| c["check"] == "matched" && c["exported_clients"] == c["vault_count"])
+    );
+    assert!(
+        checks[11]["unchecked_because"]
+            .as_str()
+            .unwrap()
+            .contains("still being recorded")
+    );
+    assert_eq!(
+        fake.queries.count(),
+        11,
+        "the current month costs no request"
+    );
+
+    // Without `read` on the counts: written, succeeded, every month unchecked and why.
+    fake.state().counts_read = false;
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let source = &ws.manifest().unwrap()["sources"][0];
+    assert_eq!(source["status"], "succeeded");
+    let f = &source["findings"];
+    assert_eq!(f["months_checked"], 0);
+    assert_eq!(f["months_unchecked"].as_array().unwrap().len(), 12);
+    let why = f["month_checks"][0]["unchecked_because"].as_str().unwrap();
+    assert!(
+        why.contains("read")
+            && why.contains("sys/internal/counters/activity")
+            && why.contains("403"),
+        "{why}"
+    );
+    assert!(f["month_checks"][0]["vault_count"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fewer_months_than_roll_off_months_is_a_spec_error() {
+    let ws = Workspace::new();
+    let spec = ws.spec(&[
+        "  - name: v\n    kind: vault_client_activity\n    address: https://vault.example.com\n    months: 6\n    roll_off_months: 12\n".to_owned(),
+    ]);
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &[("VAULT_TOKEN".into(), TOKEN.into())],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(
+        ran.stderr.contains("sources[0].months")
+            && ran.stderr.contains("set months to at least 12")
+            && ran.stderr.contains("job.yaml:"),
+        "{ran:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_billing_forecast_counts_the_current_period_against_the_licence() {
+    let fake = FakeVault::start(TOKEN, Version::V1_21).await;
+    // Billing year from 2026-03-15 (rolled forward from a 2024 licence start).
+    fake.state().billing_start = Some(
+        chrono::DateTime::parse_from_rfc3339("2024-03-15T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    // Before the period only: b. In it: a (Jan and Apr), c (May, Jun), d (Nov).
+    for (m, id) in [
+        (month(2026, 1), "a"),
+        (month(2026, 4), "a"),
+        (month(2026, 2), "b"),
+        (month(2026, 5), "c"),
+        (month(2026, 6), "c"),
+        (month(2026, 11), "d"),
+    ] {
+        fake.add(m, Activity::entity(id, mid(m)));
+    }
+    let (ws, ran) = run_vault(
+        &fake,
+        "    billing_forecast: true\n    licensed_clients: 2\n",
+        &[],
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = csv_rows(&ws.object("/vault-test-billing.csv").unwrap());
+    assert_eq!(
+        rows[0],
+        [
+            "month",
+            "clients_counted",
+            "new_clients",
+            "licensed_clients",
+            "over_licence",
+            "basis"
+        ]
+    );
+    // March 2026 (the period's first, whole month) to February 2027.
+    assert_eq!(rows.len(), 13);
+    assert_eq!(rows[1], ["2026-03", "0", "0", "2", "false", "actual"]);
+    assert_eq!(rows[2], ["2026-04", "1", "1", "2", "false", "actual"]);
+    assert_eq!(rows[3], ["2026-05", "2", "1", "2", "false", "actual"]);
+    assert_eq!(rows[9], ["2026-11", "3", "1", "2", "true", "actual"]);
+    assert_eq!(rows[12], ["2027-02", "3", "", "2", "true", "at_least"]);
+    let f = &ws.manifest().unwrap()["sources"][0]["findings"]["billing_period"];
+    assert_eq!(f["period_start"], "2026-03-15T00:00:00Z");
+    assert_eq!(f["next_period_start"], "2027-03-15T00:00:00Z");
+    assert_eq!(f["clients_counted"], 3);
+    assert_eq!(f["rolling_off_at_next_period_start"], 3);
+    assert_eq!(f["over_licence"], true);
+    let config = fake
+        .queries
+        .all()
+        .into_iter()
+        .find(|q| q.path == "/v1/sys/internal/counters/config")
+        .unwrap();
+    assert!(!config.headers.contains_key("x-vault-namespace"));
+
+    // Community edition has no billing start: said plainly.
+    fake.state().billing_start = None;
+    let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
+    assert_eq!(ran.code, 1, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("no billing start") && error.contains("remove `billing_forecast`"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_without_the_activity_export_is_named_as_such() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.state().openbao = true;
+    let (ws, ran) = run_vault(&fake, "", &[]).await;
+    assert_ne!(ran.code, 0, "{ran:#?}");
+    let error = ws.manifest().unwrap()["sources"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("has no client-activity export") && error.contains("OpenBao"),
+        "{error}"
+    );
+    assert_eq!(fake.log.count(), 1, "a 404 is not retried");
 }

@@ -8,17 +8,64 @@ use serde::Deserialize;
 use std::borrow::Cow;
 
 pub const EXPORT_PATH: &str = "v1/sys/internal/counters/activity/export";
+/// Client counts per month, from the same segments the export reads.
+pub const COUNTS_PATH: &str = "v1/sys/internal/counters/activity";
+/// The client-count configuration, with the billing start; root namespace only.
+pub const CONFIG_PATH: &str = "v1/sys/internal/counters/config";
 
-/// Vault signals some transient conditions in 4xx/5xx bodies.
+/// Vault signals some conditions in 4xx/5xx bodies that its status does not tell.
 pub fn classify_export(_status: StatusCode, body: &str) -> Option<Verdict> {
-    if body.contains("existing export in progress") {
-        // One export per node at a time: someone else's will finish.
-        return Some(Verdict::Retry);
-    }
-    if is_no_data(body) {
+    // Another export holds the node's slot: waited out by the source on its own, much longer
+    // schedule, not the HTTP layer's few quick retries. "No data" is an answer.
+    if is_export_in_progress(body) || is_no_data(body) {
         return Some(Verdict::Fail);
     }
     None
+}
+
+/// The node's single export slot is taken (`ErrActivityExportInProgress`, 400 since 1.18).
+pub fn is_export_in_progress(body: &str) -> bool {
+    body.contains("existing export in progress")
+}
+
+/// `GET sys/internal/counters/activity`, the parts the monthly check reads.
+#[derive(Debug, Deserialize)]
+pub struct CountsAnswer {
+    pub data: CountsData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CountsData {
+    /// One entry per month of the range (`counts: null` for a month without activity); empty
+    /// when no month has any.
+    #[serde(default)]
+    pub months: Option<Vec<CountsMonth>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CountsMonth {
+    pub timestamp: String,
+    #[serde(default)]
+    pub counts: Option<MonthCounts>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MonthCounts {
+    /// Entity, non-entity, secret-sync and ACME clients together.
+    pub clients: u64,
+}
+
+/// `GET sys/internal/counters/config`, the part the billing view reads.
+#[derive(Debug, Deserialize)]
+pub struct ConfigAnswer {
+    pub data: ConfigData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfigData {
+    /// RFC 3339; Go's zero time (`0001-01-01T00:00:00Z`) when there is no licence (Community).
+    #[serde(default)]
+    pub billing_start_timestamp: Option<String>,
 }
 
 /// Vault before 1.18 says a month has no data with an error (400 or 500); 1.18+ answers 204.
@@ -98,7 +145,7 @@ impl ExportRecord<'_> {
 
 /// RFC 3339. Vault writes `YYYY-MM-DDTHH:MM:SSZ`; that form is read directly (the general parser
 /// was a large share of parse time), anything else goes through chrono.
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let b = text.as_bytes();
     if b.len() == 20
         && b[4] == b'-'

@@ -4,7 +4,7 @@
 
 use super::api::ExportRecord;
 use crate::time::Month;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Months, Utc};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +15,8 @@ pub(super) struct ClientState {
     pub last_auth: Option<DateTime<Utc>>,
     pub last_active: Month,
     pub months_active: u32,
+    /// Bit `i`: active in the window's first month plus `i` (the window is at most 60).
+    pub active: u64,
     pub client_type: Arc<str>,
     pub namespace_path: Arc<str>,
     pub mount_path: Arc<str>,
@@ -32,18 +34,66 @@ pub(super) struct Clients {
     by_id: FastMap<Box<str>, ClientState>,
     /// Namespaces, mounts and types repeat across clients; store each once.
     strings: FastSet<Arc<str>>,
+    /// The window's first month, when the months are tracked per client.
+    first: Option<Month>,
+    /// Distinct clients of each month's export, counted as their first record arrives (so a
+    /// re-read month counts nobody twice).
+    per_month: BTreeMap<Month, u64>,
 }
 
 impl Clients {
+    /// Clients of the window that starts at `first`, with the months each was active in.
+    pub fn new(first: Month) -> Self {
+        Self {
+            first: Some(first),
+            ..Self::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Distinct clients in `month`'s export.
+    pub fn in_month(&self, month: Month) -> u64 {
+        self.per_month.get(&month).copied().unwrap_or(0)
+    }
+
+    fn bit(&self, month: Month) -> u64 {
+        match self.first.map(|f| f.months_until(month)) {
+            Some(i @ 0..=63) => 1 << i,
+            _ => 0,
+        }
+    }
+
+    /// Clients by the first month, from `since` on, in which they were active.
+    pub fn first_active_since(&self, since: Month) -> BTreeMap<Month, u64> {
+        let mut by_month = BTreeMap::new();
+        let Some(first) = self.first else {
+            return by_month;
+        };
+        let skip = first.months_until(since).clamp(0, 63);
+        for state in self.by_id.values() {
+            let later = state.active >> skip;
+            if later != 0 {
+                let month = since.plus(i64::from(later.trailing_zeros()));
+                *by_month.entry(month).or_default() += 1;
+            }
+        }
+        by_month
     }
 
     /// Folds one record of `month` in. Months arrive in order; re-applying a month's records
     /// (after a retried download) changes nothing.
     pub fn add(&mut self, month: Month, record: ExportRecord<'_>) {
         let seen = record.seen_at();
-        let Self { by_id, strings } = self;
+        let bit = self.bit(month);
+        let Self {
+            by_id,
+            strings,
+            per_month,
+            ..
+        } = self;
         match by_id.get_mut(record.client_id.as_ref()) {
             Some(state) => {
                 state.last_auth = state.last_auth.max(seen);
@@ -52,6 +102,8 @@ impl Clients {
                 if month > state.last_active {
                     state.last_active = month;
                     state.months_active += 1;
+                    state.active |= bit;
+                    *per_month.entry(month).or_default() += 1;
                     refresh(&mut state.client_type, &record.client_type(), strings);
                     refresh(
                         &mut state.namespace_path,
@@ -64,10 +116,12 @@ impl Clients {
                 }
             }
             None => {
+                *per_month.entry(month).or_default() += 1;
                 let state = ClientState {
                     last_auth: seen,
                     last_active: month,
                     months_active: 1,
+                    active: bit,
                     client_type: intern(strings, &record.client_type()),
                     namespace_path: intern(strings, text(&record.namespace_path)),
                     mount_path: intern(strings, text(&record.mount_path)),
@@ -159,6 +213,27 @@ pub(super) fn forecast(
     months
 }
 
+/// The yearly billing period holding `now`: `(start, next start)`. Vault 1.16.7+ rolls the
+/// billing start forward every year itself; an older one may report the licence's first
+/// start, so whole years are added until the period holds `now`. `None` before the start.
+pub(super) fn billing_period(
+    billing_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if billing_start > now {
+        return None;
+    }
+    let mut start = billing_start;
+    loop {
+        let years = u32::try_from(start.year() - billing_start.year() + 1).ok()?;
+        let next = billing_start.checked_add_months(Months::new(12 * years))?;
+        if next > now {
+            return Some((start, next));
+        }
+        start = next;
+    }
+}
+
 fn text<'r>(value: &'r Option<Cow<'_, str>>) -> &'r str {
     value.as_deref().unwrap_or("")
 }
@@ -247,5 +322,40 @@ mod tests {
                 ("2025-04".to_owned(), 0, 2, Some(false)),
             ]
         );
+    }
+
+    #[test]
+    fn the_billing_period_holds_the_run_and_rolls_yearly() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let (start, next) =
+            billing_period(t("2024-03-15T00:00:00Z"), t("2026-11-22T03:00:00Z")).unwrap();
+        assert_eq!(start, t("2026-03-15T00:00:00Z"));
+        assert_eq!(next, t("2027-03-15T00:00:00Z"));
+        let (start, _) =
+            billing_period(t("2026-11-22T03:00:00Z"), t("2026-11-22T03:00:00Z")).unwrap();
+        assert_eq!(start, t("2026-11-22T03:00:00Z"));
+        assert!(billing_period(t("2027-01-01T00:00:00Z"), t("2026-11-22T03:00:00Z")).is_none());
+    }
+
+    #[test]
+    fn first_active_month_within_a_period() {
+        let mut clients = Clients::new(month(2026, 1));
+        let rec =
+            |json: &'static str| -> ExportRecord<'static> { serde_json::from_str(json).unwrap() };
+        let (a, b, c, d) = (
+            r#"{"client_id":"a"}"#,
+            r#"{"client_id":"b"}"#,
+            r#"{"client_id":"c"}"#,
+            r#"{"client_id":"d"}"#,
+        );
+        for (m, json) in [(1, a), (2, a), (4, a), (2, b), (5, c), (1, d), (2, b)] {
+            clients.add(month(2026, m), rec(json));
+        }
+        assert_eq!(clients.in_month(month(2026, 2)), 2, "b once, though twice");
+        let since = clients.first_active_since(month(2026, 3));
+        // a (active again in April) and c (May); b and d were not active since March.
+        assert_eq!(since.get(&month(2026, 4)), Some(&1));
+        assert_eq!(since.get(&month(2026, 5)), Some(&1));
+        assert_eq!(since.values().sum::<u64>(), 2);
     }
 }

@@ -34,6 +34,11 @@ pub struct VaultSpec {
     /// Clients the licence allows; forecast months above it are flagged.
     #[serde(default)]
     pub licensed_clients: Option<u64>,
+    /// Also forecast by billing period (self-managed Enterprise is billed per period, from
+    /// `billing_start_timestamp`): writes `{source}-billing.csv`. Needs `read` on
+    /// `sys/internal/counters/config` in the root namespace.
+    #[serde(default)]
+    pub billing_forecast: bool,
 }
 
 fn twelve() -> u32 {
@@ -53,6 +58,16 @@ impl SourceKind for VaultSpec {
         }
         if !(1..=120).contains(&self.roll_off_months) {
             problems.add(&at.key("roll_off_months"), "must be between 1 and 120");
+        } else if self.months < self.roll_off_months && (1..=60).contains(&self.months) {
+            // A client last active before the fetched months still counts for up to
+            // roll_off_months: it would be missing from the forecast, which is then too low.
+            problems.add(
+                &at.key("months"),
+                format!(
+                    "is {} but roll_off_months is {}: clients last active before the fetched months still count against the licence and would be missing from the forecast; set months to at least {} (at most 60)",
+                    self.months, self.roll_off_months, self.roll_off_months
+                ),
+            );
         }
         if self.licensed_clients == Some(0) {
             problems.add(&at.key("licensed_clients"), "must be positive");
@@ -72,6 +87,9 @@ impl SourceKind for VaultSpec {
         thresholds.insert("roll_off_months".into(), self.roll_off_months.into());
         if let Some(licensed) = self.licensed_clients {
             thresholds.insert("licensed_clients".into(), licensed.into());
+        }
+        if self.billing_forecast {
+            thresholds.insert("billing_forecast".into(), true.into());
         }
         Plan {
             window: Some(Window {
@@ -122,6 +140,8 @@ impl SourceKind for VaultSpec {
             .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
         Ok(VaultSource {
             name: common.name.clone(),
+            // One export at a time per node: the address names the node (or its load balancer).
+            export_slot: format!("vault export {}", address.as_str().trim_end_matches('/')),
             address,
             namespace,
             token,
@@ -130,6 +150,7 @@ impl SourceKind for VaultSpec {
             months: self.months,
             roll_off_months: self.roll_off_months,
             licensed_clients: self.licensed_clients,
+            billing_forecast: self.billing_forecast,
             request_timeout: common.request_timeout,
         })
     }
