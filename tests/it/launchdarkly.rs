@@ -323,6 +323,139 @@ async fn the_fake_is_as_strict_as_the_reference() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_fake_search_and_counts_are_as_strict_as_the_spec() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let ms = now_ms() - DAY;
+    fake.set_entries(vec![
+        FakeEntry::accessing("f1", ms, &[("updateOn", "proj/web:env/production:flag/a")]),
+        FakeEntry::accessing(
+            "fs",
+            ms,
+            &[
+                ("updateOn", "proj/web:env/production:flag/b"),
+                ("updateIncluded", "proj/web:env/production:segment/s"),
+            ],
+        ),
+        FakeEntry::accessing("m1", ms, &[("updateMemberRole", "member/1")]),
+        FakeEntry::accessing("p1", ms, &[("updateName", "proj/web")]),
+    ]);
+    let client = reqwest::Client::new();
+    let post = |path: &str, query: String, body: &str| {
+        client
+            .post(format!("{}{path}?{query}", fake.url()))
+            .header("authorization", TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let window = format!("after={}&before={}", ms - 1, ms + 1);
+    let ids = |body: serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let search = |statements: &'static str| {
+        let window = window.clone();
+        let post = &post;
+        async move {
+            let r = post("/api/v2/auditlog", window, statements).await.unwrap();
+            assert_eq!(r.status(), 200, "{statements}");
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // Specifiers match segment by segment: `proj/*` is projects, not their flags.
+    let all = r#"[{"effect":"allow","resources":["proj/*:env/*:flag/*"],"actions":["*"]}]"#;
+    assert_eq!(ids(search(all).await), ["f1", "fs"]);
+    let projects = r#"[{"effect":"allow","resources":["proj/*"],"actions":["*"]}]"#;
+    assert_eq!(ids(search(projects).await), ["p1"]);
+    // Several accesses: one entry matches several statements.
+    let segments = r#"[{"effect":"allow","resources":["proj/*:env/*:segment/*"]}]"#;
+    assert_eq!(ids(search(segments).await), ["fs"]);
+    // notResources holds everything else; deny takes out what it names.
+    let rest = r#"[{"effect":"allow","notResources":["proj/*:env/*:flag/*","proj/*"]}]"#;
+    assert_eq!(ids(search(rest).await), ["fs", "m1"]);
+    let minus = r#"[{"effect":"allow","resources":["proj/*:env/*:flag/*"]},{"effect":"deny","resources":["proj/web:env/production:flag/b"]}]"#;
+    assert_eq!(ids(search(minus).await), ["f1"]);
+    // What the spec refuses.
+    for (path, query, body) in [
+        ("/api/v2/auditlog", format!("{window}&spec=proj/*"), all),
+        (
+            "/api/v2/auditlog",
+            window.clone(),
+            r#"[{"resources":["member/*"]}]"#,
+        ),
+        (
+            "/api/v2/auditlog",
+            window.clone(),
+            r#"[{"effect":"allow","resources":["a"],"notResources":["b"]}]"#,
+        ),
+        ("/api/v2/auditlog/counts", window.clone(), ""),
+        ("/api/v2/auditlog/counts", format!("before={}", ms + 1), all),
+        (
+            "/api/v2/auditlog/counts",
+            format!("{window}&buckets=501"),
+            all,
+        ),
+    ] {
+        let r = post(path, query.clone(), body).await.unwrap();
+        assert_eq!(r.status(), 400, "{path}?{query} {body}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_request");
+    }
+    // Counts: 1 ms buckets from `after`, under the listing's bounds.
+    let r = post(
+        "/api/v2/auditlog/counts",
+        format!("{window}&buckets=2"),
+        all,
+    )
+    .await
+    .unwrap();
+    let counts: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(counts["bucketIntervalMs"], 1);
+    assert_eq!(counts["totalCount"], 2);
+    assert_eq!(
+        counts["buckets"],
+        json!([{"timestamp": ms - 1, "count": 0}, {"timestamp": ms, "count": 2}])
+    );
+    fake.state().counts_status = 404;
+    let r = post("/api/v2/auditlog/counts", window.clone(), all)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_spec_set_a_full_millisecond_is_split_within_that_specifier_only() {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let burst_ms = now_ms() - DAY;
+    let mut entries = spread(40, "s");
+    entries.retain(|e| e.date != burst_ms);
+    entries.extend(splittable_burst(burst_ms));
+    fake.set_entries(entries);
+    many_projects(&fake);
+    let (ws, ran) = run_ld(&fake, "    spec: proj/*:env/*:flag/*\n", "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let burst = &findings(&ws)["bursts"][0];
+    // The flags of the burst: 15 + 10 + 3 + 12; members and the rest are outside the spec.
+    assert_eq!(burst["counted"], 40);
+    assert_eq!(burst["fetched"], 40);
+    let got = keys(&report(&ws));
+    assert_eq!(got.iter().filter(|(d, _)| *d == burst_ms).count(), 40);
+    for s in fake.log().iter().filter(|s| s.method == "POST") {
+        assert!(
+            s.body.contains(":flag/*") && !s.body.contains("member/"),
+            "every part is inside the spec: {}",
+            s.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     fake.set_entries(ties_at_page_boundaries());
@@ -442,6 +575,13 @@ async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resourc
         assert_eq!(burst["date"], rfc3339(burst_ms));
         assert_eq!(burst["counted"], 47);
         assert_eq!(burst["fetched"], 47);
+        // 1 count, the 27 parts of the first split, the full flags part by project (25 and a
+        // remainder), and the full part of project web by environment until the count is met.
+        assert_eq!(burst["requests"], 55);
+        assert_eq!(
+            f["project_catalogue_requests"], 3,
+            "2 pages of projects, then web's environments beyond the one embedded"
+        );
         assert_eq!(f["entries_from_full_milliseconds"], 27);
     }
     // The split: every kind, a `notResources` catch-all, then by project and environment.
