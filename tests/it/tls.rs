@@ -29,7 +29,7 @@ async fn https_vault(tls: &TlsIdentity) -> FakeVault {
 
 fn item(url: &str, extra: &str) -> String {
     format!(
-        "  - name: v\n    kind: vault_client_activity\n    address: {url}\n    months: 1\n{extra}"
+        "  - name: v\n    kind: vault_client_activity\n    address: {url}\n    months: 1\n    roll_off_months: 1\n{extra}"
     )
 }
 

@@ -572,7 +572,7 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
         Activity::entity("c1", mid(month(2026, 11))),
     );
     let vault_item = format!(
-        "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n    months: 1\n",
+        "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n    months: 1\n    roll_off_months: 1\n",
         vault.url()
     );
     let mut vars = env();

@@ -139,7 +139,7 @@ config:
   http: {max_retries: 0}
   sources:
 """ + "".join(
-    f"    - {{name: vault-{n}, kind: vault_client_activity, address: 'http://127.0.0.1:9', months: 1}}\n"
+    f"    - {{name: vault-{n}, kind: vault_client_activity, address: 'http://127.0.0.1:9', months: 1, roll_off_months: 1}}\n"
     for n in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 )
 
