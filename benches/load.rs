@@ -128,8 +128,10 @@ async fn run() {
         peak_kib as f64 / 1024.0
     );
     println!(
-        "load: vault  requests {:>4}, 429s {}, clients {vault_rows} of {vault_clients} {}",
+        "load: vault  requests {:>4} (exports {}, monthly count checks {}), 429s {}, clients {vault_rows} of {vault_clients} {}",
+        vault.log.count() + vault.queries.count(),
         vault.log.count(),
+        vault.queries.count(),
         count(vault.log.statuses(), 429),
         if vault_rows as u64 == vault_clients {
             "(all accounted for)"
