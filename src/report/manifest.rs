@@ -22,6 +22,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 3] = [RunStatus::Succeeded, RunStatus::Partial, RunStatus::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
@@ -34,8 +36,28 @@ impl RunStatus {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceStatus {
+    /// Every row was fetched and every report written.
     Succeeded,
+    /// The reports were written, but the manifest names what is missing from them.
+    Incomplete,
+    /// Nothing of the source is visible.
     Failed,
+}
+
+impl SourceStatus {
+    pub const ALL: [SourceStatus; 3] = [
+        SourceStatus::Succeeded,
+        SourceStatus::Incomplete,
+        SourceStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Succeeded => "succeeded",
+            SourceStatus::Incomplete => "incomplete",
+            SourceStatus::Failed => "failed",
+        }
+    }
 }
 
 /// The time range a source's data covers.
