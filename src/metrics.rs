@@ -145,7 +145,11 @@ fn label_segment(name: &str, value: &str) -> String {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value);
         // The Pushgateway reads an empty base64 value as `=`.
-        let encoded = if encoded.is_empty() { "=".to_owned() } else { encoded };
+        let encoded = if encoded.is_empty() {
+            "=".to_owned()
+        } else {
+            encoded
+        };
         format!("{name}@base64/{encoded}")
     }
 }
@@ -316,13 +320,7 @@ fn register_int(registry: &mut Registry, name: &str, help: &str, value: i64) {
     registry.register(name, help, gauge);
 }
 
-fn register_float(
-    registry: &mut Registry,
-    name: &str,
-    help: &str,
-    unit: Option<Unit>,
-    value: f64,
-) {
+fn register_float(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, value: f64) {
     let gauge = FloatGauge::default();
     gauge.set(value);
     match unit {
@@ -403,7 +401,13 @@ async fn send(client: &reqwest::Client, base: &Url, group: &Group) -> Result<(),
         .body(group.body.clone())
         .send()
         .await
-        .map_err(|e| failed(format!("{} is unreachable: {}", shown_url(base), crate::http::error_chain(&e))))?;
+        .map_err(|e| {
+            failed(format!(
+                "{} is unreachable: {}",
+                shown_url(base),
+                crate::http::error_chain(&e)
+            ))
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -421,4 +425,114 @@ fn shown_url(url: &Url) -> String {
     shown.set_query(None);
     shown.set_fragment(None);
     shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn run(status: SourceStatus) -> RunView {
+        let start = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 3, 0, 0)
+            .single()
+            .expect("valid");
+        RunView {
+            job: "nightly".into(),
+            run_id: "r1".into(),
+            started_at: start,
+            finished_at: start + chrono::Duration::seconds(90),
+            status: RunStatus::Succeeded,
+            exit_code: 0,
+            shard: Some(crate::report::manifest::ShardInfo { index: 1, count: 3 }),
+            sources: vec![SourceView {
+                name: "vault-prod".into(),
+                kind: "vault_client_activity".into(),
+                status,
+                started_at: start,
+                finished_at: start + chrono::Duration::seconds(60),
+                window: None,
+                thresholds: Default::default(),
+                error: None,
+                missing: Vec::new(),
+                reports: Vec::new(),
+                rows: 7,
+                requests: None,
+                rate_limited: None,
+                details: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn one_replaced_group_per_run_and_one_updated_group_per_source() {
+        let groups = groups(&run(SourceStatus::Succeeded));
+        assert_eq!(groups[0].path, "job/nightly/shard/1-of-3");
+        assert_eq!(groups[0].method, GroupMethod::Replace);
+        assert_eq!(groups[1].path, "job/nightly/source/vault-prod");
+        assert_eq!(groups[1].method, GroupMethod::Update);
+        let body = &groups[1].body;
+        assert!(
+            body.contains("rollcall_source_status{status=\"incomplete\"} 0"),
+            "{body}"
+        );
+        assert!(
+            body.contains("rollcall_source_status{status=\"succeeded\"} 1"),
+            "{body}"
+        );
+        assert!(
+            body.contains("rollcall_source_last_success_timestamp_seconds 1795316460.0"),
+            "{body}"
+        );
+        assert!(
+            body.contains("rollcall_source_duration_seconds 60.0"),
+            "{body}"
+        );
+        assert!(
+            groups[0]
+                .body
+                .contains("rollcall_run_duration_seconds 90.0")
+        );
+    }
+
+    #[test]
+    fn a_source_that_did_not_succeed_sends_no_last_success() {
+        for status in [SourceStatus::Failed, SourceStatus::Incomplete] {
+            let groups = groups(&run(status));
+            assert!(!groups[1].body.contains("last_success"), "{status:?}");
+            assert!(groups[1].body.contains(&format!(
+                "rollcall_source_status{{status=\"{}\"}} 1",
+                status.as_str()
+            )));
+        }
+    }
+
+    #[test]
+    fn label_values_that_are_not_plain_go_base64() {
+        assert_eq!(label_segment("job", "nightly-1.a_b"), "job/nightly-1.a_b");
+        assert_eq!(label_segment("job", "a/b"), "job@base64/YS9i");
+        assert_eq!(label_segment("job", ".."), "job@base64/Li4");
+        assert_eq!(label_segment("job", ""), "job@base64/=");
+    }
+
+    #[test]
+    fn the_pushgateway_url_is_checked() {
+        let spec = |url: &str| MetricsSpec {
+            pushgateway: url.into(),
+            timeout: Duration::from_secs(5),
+        };
+        assert!(spec("http://pushgateway.monitoring:9091").url().is_ok());
+        assert!(spec("https://push.example.com/prefix/").url().is_ok());
+        for bad in [
+            "pushgateway:9091",
+            "ftp://x",
+            "http://u:p@x",
+            "http://x/?a=1",
+            "nope",
+        ] {
+            assert!(spec(bad).url().is_err(), "{bad}");
+        }
+        let message = spec("http://u:secret@x").url().expect_err("credentials");
+        assert!(!message.contains("secret"), "{message}");
+    }
 }

@@ -104,12 +104,13 @@ impl BarChart {
         let layout = Layout::of(self);
         let mut svg = String::new();
         {
-            let root =
-                SVGBackend::with_string(&mut svg, (layout.width, layout.height)).into_drawing_area();
-            self.paint(&root, &layout).map_err(|e| SummaryError::Chart {
-                chart: self.title.clone(),
-                message: e.to_string(),
-            })?;
+            let root = SVGBackend::with_string(&mut svg, (layout.width, layout.height))
+                .into_drawing_area();
+            self.paint(&root, &layout)
+                .map_err(|e| SummaryError::Chart {
+                    chart: self.title.clone(),
+                    message: e.to_string(),
+                })?;
             root.present().map_err(|e| SummaryError::Chart {
                 chart: self.title.clone(),
                 message: e.to_string(),
@@ -157,7 +158,9 @@ impl BarChart {
             // Value axis position in pixels: up for columns, right for rows.
             let fraction = value as f64 / scale.max as f64;
             match self.orientation {
-                Orientation::Columns => bottom - (fraction * f64::from(bottom - top)).round() as i32,
+                Orientation::Columns => {
+                    bottom - (fraction * f64::from(bottom - top)).round() as i32
+                }
                 Orientation::Rows => left + (fraction * f64::from(right - left)).round() as i32,
             }
         };
@@ -271,15 +274,18 @@ impl BarChart {
         }
 
         // Axis lines.
-        root.draw(&PathElement::new(vec![(left, bottom), (right, bottom)], INK))?;
+        root.draw(&PathElement::new(
+            vec![(left, bottom), (right, bottom)],
+            INK,
+        ))?;
         root.draw(&PathElement::new(vec![(left, top), (left, bottom)], INK))?;
 
         // The reference line, dashed, with its label.
         if let Some(reference) = &self.reference {
             let at = along(reference.value);
             let style = ShapeStyle::from(&MARK).stroke_width(2);
-            let label_style = TextStyle::from((FONT, FONT_SIZE).into_font().style(FontStyle::Bold))
-                .color(&MARK);
+            let label_style =
+                TextStyle::from((FONT, FONT_SIZE).into_font().style(FontStyle::Bold)).color(&MARK);
             match self.orientation {
                 Orientation::Columns => {
                     root.draw(&DashedPathElement::new(
@@ -336,7 +342,10 @@ fn fill_part<DB: DrawingBackend>(
     series: usize,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let fill = FILLS[series % FILLS.len()];
-    root.draw(&Rectangle::new([(left, top), (right, bottom)], fill.filled()))?;
+    root.draw(&Rectangle::new(
+        [(left, top), (right, bottom)],
+        fill.filled(),
+    ))?;
     let stripe = ShapeStyle::from(&INK).stroke_width(1);
     let pattern = pattern_of(series);
     if matches!(pattern, Pattern::HorizontalStripes | Pattern::Crosshatch) {
@@ -390,7 +399,9 @@ impl Layout {
         let value_room = 8 * CHAR_WIDTH + 12;
         match chart.orientation {
             Orientation::Columns => {
-                let band = 34u32;
+                let left = 64u32;
+                let width = (left + count * 34 + 24).max(480);
+                let band = (width - left - 24) / count;
                 let rotate_labels = longest * CHAR_WIDTH + 6 > band;
                 let label_room = if rotate_labels {
                     longest * CHAR_WIDTH + 12
@@ -398,8 +409,6 @@ impl Layout {
                     24
                 };
                 let top = 16 + legend + if rotate_labels { value_room } else { 20 };
-                let left = 64u32;
-                let width = (left + count * band + 24).max(480);
                 let height = top + 200 + label_room;
                 Self {
                     width,

@@ -61,12 +61,15 @@ pub fn section(source: &SourceView, index: usize) -> Section {
         None => Section::default(),
     };
     if let Some(requests) = source.requests {
-        section.facts.push(fact("HTTP requests", group_digits(requests)));
-    }
-    if let Some(limited) = source.rate_limited {
         section
             .facts
-            .push(fact("Rate-limited answers (HTTP 429)", group_digits(limited)));
+            .push(fact("HTTP requests", group_digits(requests)));
+    }
+    if let Some(limited) = source.rate_limited {
+        section.facts.push(fact(
+            "Rate-limited answers (HTTP 429)",
+            group_digits(limited),
+        ));
     }
     section
 }
@@ -100,7 +103,10 @@ fn counts_figure(id: String, title: &str, what: &str, counts: &[Count]) -> Figur
 
 fn vault(v: &VaultDetails, id: impl Fn(usize) -> String) -> Section {
     let mut facts = vec![
-        fact("Clients seen in the exported months", group_digits(v.clients)),
+        fact(
+            "Clients seen in the exported months",
+            group_digits(v.clients),
+        ),
         fact("Clients counted now", group_digits(v.counted_now())),
     ];
     let over = v.months_over_licence();
@@ -152,7 +158,12 @@ fn vault(v: &VaultDetails, id: impl Fn(usize) -> String) -> Section {
             },
             table: Table {
                 title: title.to_owned(),
-                headers: strings(["month", "clients counted", "rolling off", "over the licence"]),
+                headers: strings([
+                    "month",
+                    "clients counted",
+                    "rolling off",
+                    "over the licence",
+                ]),
                 rows: v
                     .trailing_window
                     .iter()
@@ -202,7 +213,11 @@ fn vault(v: &VaultDetails, id: impl Fn(usize) -> String) -> Section {
             },
             table: Table {
                 title: title.to_owned(),
-                headers: strings(["billing period", "clients counted", "rolling off at its end"]),
+                headers: strings([
+                    "billing period",
+                    "clients counted",
+                    "rolling off at its end",
+                ]),
                 rows: vec![
                     vec![
                         current,
@@ -352,12 +367,8 @@ fn vision_one(v: &VisionOneDetails, id: impl Fn(usize) -> String) -> Section {
                     ]
                 })
                 .collect(),
-            note: (left_out > 0).then(|| {
-                format!(
-                    "{} more are in the cleanup report.",
-                    group_digits(left_out)
-                )
-            }),
+            note: (left_out > 0)
+                .then(|| format!("{} more are in the cleanup report.", group_digits(left_out))),
         },
         Table {
             title: "Kept, and why".into(),
@@ -427,13 +438,7 @@ fn launchdarkly(v: &LaunchDarklyDetails, id: impl Fn(usize) -> String) -> Sectio
                 values: v
                     .per_day
                     .iter()
-                    .map(|d| {
-                        d.total()
-                            - charted
-                                .iter()
-                                .map(|k| count_of(d, &k.label))
-                                .sum::<u64>()
-                    })
+                    .map(|d| d.total() - charted.iter().map(|k| count_of(d, &k.label)).sum::<u64>())
                     .collect(),
             });
         }

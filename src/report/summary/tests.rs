@@ -40,7 +40,11 @@ fn count(label: &str, count: u64) -> Count {
 const HOSTILE: &str = "<script>alert(1)</script>|*x*_[y](z)&amp;\n# h";
 
 fn fixture() -> RunView {
-    let mut vault = base("vault-prod", "vault_client_activity", SourceStatus::Succeeded);
+    let mut vault = base(
+        "vault-prod",
+        "vault_client_activity",
+        SourceStatus::Succeeded,
+    );
     vault.rows = 640;
     vault.reports = vec![ReportLink {
         name: "vault-prod".into(),
@@ -169,7 +173,11 @@ fn headlines_state_the_finding_of_each_source() {
     );
     assert_eq!(lines[1], "12 account(s) to remove of 14");
     assert_eq!(lines[2], "incomplete: 62,000 entries, 4 missing");
-    assert!(lines[3].starts_with("failed: source `vault-dr`"), "{}", lines[3]);
+    assert!(
+        lines[3].starts_with("failed: source `vault-dr`"),
+        "{}",
+        lines[3]
+    );
 }
 
 #[test]
