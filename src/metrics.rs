@@ -15,7 +15,7 @@
 use crate::config::{KeyPath, Problems};
 use crate::http::join_path;
 use crate::report::manifest::{RunStatus, SourceStatus};
-use crate::report::summary::{KindDetails, RunView, SourceView};
+use crate::report::summary::{Completeness, KindDetails, RunView, SourceView};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -302,12 +302,20 @@ fn source_exposition(source: &SourceView) -> String {
                 "Audit log entries exported",
                 clamp(v.entries),
             );
-            register_int(
-                &mut registry,
-                "launchdarkly_entries_missing",
-                "Audit log entries counted by LaunchDarkly but not exported",
-                clamp(v.entries_missing),
-            );
+            // Unknown completeness sends no figure rather than a guess.
+            let missing = match v.completeness {
+                Completeness::Complete => Some(0),
+                Completeness::Missing { entries } => Some(entries),
+                Completeness::Unknown { .. } => None,
+            };
+            if let Some(missing) = missing {
+                register_int(
+                    &mut registry,
+                    "launchdarkly_entries_missing",
+                    "Audit log entries counted by LaunchDarkly but not exported",
+                    clamp(missing),
+                );
+            }
         }
         None => {}
     }
@@ -454,7 +462,7 @@ mod tests {
                 window: None,
                 thresholds: Default::default(),
                 error: None,
-                missing: Vec::new(),
+                missing: None,
                 reports: Vec::new(),
                 rows: 7,
                 requests: None,

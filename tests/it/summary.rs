@@ -35,7 +35,7 @@ fn source(name: &str, kind: &str, status: SourceStatus, minutes: u32) -> SourceV
         }),
         thresholds: BTreeMap::new(),
         error: None,
-        missing: Vec::new(),
+        missing: None,
         reports: vec![ReportLink {
             name: name.into(),
             href: format!("{name}.csv"),
@@ -141,7 +141,7 @@ fn demo_like_run() -> RunView {
         SourceStatus::Incomplete,
         3,
     );
-    ld.missing = vec!["2026-11-20T10:00:00.123Z: 4 entries could not be listed".into()];
+    ld.missing = Some("2026-11-20T10:00:00.123Z: 4 entries could not be listed".into());
     ld.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
         entries: 62_000,
         per_day: (1u32..=21)
@@ -163,7 +163,7 @@ fn demo_like_run() -> RunView {
             count("grace@example.com", 20_000),
         ],
         top_tokens: vec![count("ci-deploy", 12_000)],
-        entries_missing: 4,
+        completeness: Completeness::Missing { entries: 4 },
     }));
     RunView {
         job: "compliance-nightly".into(),

@@ -56,8 +56,8 @@ pub struct SourceView {
     pub thresholds: BTreeMap<String, serde_json::Value>,
     /// What failed and what to do (a failed source).
     pub error: Option<String>,
-    /// What is known to be missing (an incomplete source), one plain sentence each.
-    pub missing: Vec<String>,
+    /// What the reports lack, in words (an incomplete source).
+    pub missing: Option<String>,
     pub reports: Vec<ReportLink>,
     /// Rows written over all reports.
     pub rows: u64,
@@ -177,8 +177,18 @@ pub struct LaunchDarklyDetails {
     pub top_members: Vec<Count>,
     /// API access tokens with the most entries.
     pub top_tokens: Vec<Count>,
-    /// Entries counted by the API but not fetched; zero when the export is complete.
-    pub entries_missing: u64,
+    pub completeness: Completeness,
+}
+
+/// Whether an export holds every entry of its window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Completeness {
+    #[default]
+    Complete,
+    /// The API counted entries that could not be fetched.
+    Missing { entries: u64 },
+    /// The API cannot say whether entries are missing, and why (in words).
+    Unknown { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,14 +319,13 @@ impl VisionOneDetails {
 
 impl LaunchDarklyDetails {
     fn headline(&self) -> String {
-        if self.entries_missing == 0 {
-            format!("{} entries, complete", group_digits(self.entries))
-        } else {
-            format!(
-                "{} entries, {} missing",
-                group_digits(self.entries),
-                group_digits(self.entries_missing)
-            )
+        let entries = group_digits(self.entries);
+        match &self.completeness {
+            Completeness::Complete => format!("{entries} entries, complete"),
+            Completeness::Missing { entries: missing } => {
+                format!("{entries} entries, {} missing", group_digits(*missing))
+            }
+            Completeness::Unknown { .. } => format!("{entries} entries, possibly incomplete"),
         }
     }
 }

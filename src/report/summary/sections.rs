@@ -4,7 +4,7 @@
 
 use super::charts::{BarChart, Orientation, Reference, Series};
 use super::{
-    Count, KindDetails, LaunchDarklyDetails, RANKED_ROWS, SourceView, VaultDetails,
+    Completeness, Count, KindDetails, LaunchDarklyDetails, RANKED_ROWS, SourceView, VaultDetails,
     VisionOneDetails, group_digits, top_counts,
 };
 
@@ -389,13 +389,15 @@ fn launchdarkly(v: &LaunchDarklyDetails, id: impl Fn(usize) -> String) -> Sectio
         fact("Entries", group_digits(v.entries)),
         fact(
             "Completeness",
-            if v.entries_missing == 0 {
-                "complete: every entry of the window was fetched".to_owned()
-            } else {
-                format!(
+            match &v.completeness {
+                Completeness::Complete => {
+                    "complete: every entry of the window was fetched".to_owned()
+                }
+                Completeness::Missing { entries } => format!(
                     "incomplete: {} entries counted by LaunchDarkly could not be fetched",
-                    group_digits(v.entries_missing)
-                )
+                    group_digits(*entries)
+                ),
+                Completeness::Unknown { reason } => format!("possibly incomplete: {reason}"),
             },
         ),
     ];

@@ -20,7 +20,7 @@ fn base(name: &str, kind: &str, status: SourceStatus) -> SourceView {
         }),
         thresholds: BTreeMap::new(),
         error: None,
-        missing: Vec::new(),
+        missing: None,
         reports: Vec::new(),
         rows: 0,
         requests: None,
@@ -130,7 +130,7 @@ fn fixture() -> RunView {
         "launchdarkly_audit_log",
         SourceStatus::Incomplete,
     );
-    ld.missing = vec!["2026-11-20T10:00:00.123Z: 4 entries".into()];
+    ld.missing = Some("2026-11-20T10:00:00.123Z: 4 entries".into());
     ld.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
         entries: 62_000,
         per_day: vec![
@@ -145,7 +145,7 @@ fn fixture() -> RunView {
         ],
         top_members: vec![count("ada@example.com", 40_000)],
         top_tokens: vec![count("ci-token", 22_000)],
-        entries_missing: 4,
+        completeness: Completeness::Missing { entries: 4 },
     }));
 
     let mut failed = base("vault-dr", "vault_client_activity", SourceStatus::Failed);
