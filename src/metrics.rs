@@ -39,7 +39,7 @@ pub struct MetricsSpec {
     /// Longest the whole push may take; after it the run goes on without it. Default 5s.
     #[serde(
         default = "default_push_timeout",
-        deserialize_with = "crate::config::duration::deserialize_duration"
+        deserialize_with = "crate::config::deserialize_duration"
     )]
     pub timeout: Duration,
 }

@@ -12,7 +12,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use crate::report::manifest::{RunStatus, ShardInfo, SourceStatus, Window};
+use crate::report::manifest::{Manifest, RunStatus, ShardInfo, SourceStatus, Window};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -67,6 +67,15 @@ pub struct SourceView {
     pub rate_limited: Option<u64>,
     /// The kind's own findings; none when the source failed before it had any.
     pub details: Option<KindDetails>,
+}
+
+/// What a source hands the summary and the metrics, beside its manifest findings: gathered
+/// while it wrote its reports, never by a second pass over the data.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    pub details: Option<KindDetails>,
+    pub requests: Option<u64>,
+    pub rate_limited: Option<u64>,
 }
 
 /// A link from the summary to one report.
@@ -204,6 +213,60 @@ impl DayKinds {
 }
 
 impl RunView {
+    /// The view of a finished run: its manifest (without the summary's own keys), the exit code,
+    /// each source's facts (in the manifest's order), and the key the summary is written at,
+    /// which report links are relative to.
+    pub fn new(
+        manifest: &Manifest,
+        exit_code: u8,
+        facts: Vec<SourceFacts>,
+        summary_key: &str,
+    ) -> Self {
+        let sources = manifest
+            .sources
+            .iter()
+            .zip(
+                facts
+                    .into_iter()
+                    .chain(std::iter::repeat_with(SourceFacts::default)),
+            )
+            .map(|(entry, facts)| SourceView {
+                name: entry.name.clone(),
+                kind: entry.kind.clone(),
+                status: entry.status,
+                started_at: entry.started_at,
+                finished_at: entry.finished_at,
+                window: entry.window.clone(),
+                thresholds: entry.thresholds.clone(),
+                error: entry.error.clone(),
+                missing: None,
+                reports: entry
+                    .reports
+                    .iter()
+                    .map(|r| ReportLink {
+                        name: r.meta.name.clone(),
+                        href: relative_key(summary_key, &r.meta.key),
+                        rows: r.meta.rows,
+                    })
+                    .collect(),
+                rows: entry.reports.iter().map(|r| r.meta.rows).sum(),
+                requests: facts.requests,
+                rate_limited: facts.rate_limited,
+                details: facts.details,
+            })
+            .collect();
+        Self {
+            job: manifest.job.clone(),
+            run_id: manifest.run_id.clone(),
+            started_at: manifest.started_at,
+            finished_at: manifest.finished_at,
+            status: manifest.status,
+            exit_code,
+            shard: manifest.shard,
+            sources,
+        }
+    }
+
     /// `summary.html`: one page, no script, nothing fetched.
     pub fn to_html(&self) -> Result<String, SummaryError> {
         html::render(self)
