@@ -1,4 +1,5 @@
-//! The run summary in a real browser and the run's metrics in a real Pushgateway.
+//! The run summary in a real browser and the run's metrics in a real Pushgateway: first the
+//! renderers and the push on a fixed view of a run, then the real binary on the demo's fakes.
 
 use crate::support::{chromium, pushgateway};
 
@@ -434,4 +435,248 @@ async fn a_pushgateway_that_never_answers_is_given_up_after_the_timeout() {
     let message = errors[0].to_string();
     assert!(matches!(errors[0], PushError::Timeout { .. }), "{message}");
     assert!(message.contains("did not answer within 3s"), "{message}");
+}
+
+// ---- The real binary ----
+
+const DEMO_CHARTS: &[&str] = &[
+    "Clients counted per month (trailing window)",
+    "Clients by type",
+    "Clients by namespace",
+    "Decisions by reason",
+    "Decisions by role",
+    "Entries per day by kind",
+    "Most active members",
+    "Most active access tokens",
+];
+
+/// The demo's three sources (fakes on loopback), their spec items and their environment.
+struct Demo {
+    _vault: rollcall_fakes::vault::FakeVault,
+    _trend: rollcall_fakes::vision_one::FakeVisionOne,
+    _launchdarkly: rollcall_fakes::launchdarkly::FakeLaunchDarkly,
+    items: String,
+    env: Vec<(String, String)>,
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let (vault, vault_item, vault_env) = rollcall_fakes::vault::demo(Utc::now()).await;
+        let (trend, trend_item, trend_env) = rollcall_fakes::vision_one::demo().await;
+        let (launchdarkly, ld_item, ld_env) = rollcall_fakes::launchdarkly::demo().await;
+        Self {
+            _vault: vault,
+            _trend: trend,
+            _launchdarkly: launchdarkly,
+            items: format!("{vault_item}{trend_item}{ld_item}"),
+            env: vault_env
+                .into_iter()
+                .chain(trend_env)
+                .chain(ld_env)
+                .collect(),
+        }
+    }
+}
+
+fn manifest_of(workspace: &crate::support::Workspace) -> serde_json::Value {
+    let objects = workspace.objects();
+    let (_, text) = objects
+        .iter()
+        .find(|(key, _)| key.ends_with("manifest.json"))
+        .expect("a manifest was written");
+    serde_json::from_str(text).expect("the manifest is JSON")
+}
+
+#[tokio::test]
+async fn the_demo_run_writes_a_summary_chromium_renders_and_pushes_every_series() {
+    let demo = Demo::start().await;
+    let gateway = pushgateway::Pushgateway::start().await;
+    let workspace = crate::support::Workspace::new();
+    let spec = workspace.spec_text(&format!(
+        "job: demo\noutput:\n  url: {}\nmetrics:\n  pushgateway: {}\nsources:\n{}",
+        workspace.reports().display(),
+        gateway.url,
+        demo.items
+    ));
+    let ran = crate::support::rollcall(
+        &["run", "--config", &spec.display().to_string()],
+        &demo.env,
+        workspace.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.all_output());
+
+    // The manifest names both summaries; both exist beside it.
+    let manifest = manifest_of(&workspace);
+    let html_key = manifest["summary"]["html"]
+        .as_str()
+        .expect("summary.html named");
+    let md_key = manifest["summary"]["md"]
+        .as_str()
+        .expect("summary.md named");
+    assert!(html_key.ends_with("/summary.html") && md_key.ends_with("/summary.md"));
+    assert!(manifest.get("findings").is_none(), "{manifest:#}");
+    let objects = workspace.objects();
+    let md = &objects[md_key];
+    assert!(md.contains("| vault-demo | succeeded |"), "{md}");
+
+    // One headline line per source at the end of the run.
+    for source in ["vault-demo", "vision-one", "launchdarkly"] {
+        let line = ran
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{source}: ")) && !l.contains("rows ->"))
+            .unwrap_or_else(|| panic!("no headline for {source}: {}", ran.stdout));
+        assert!(line.len() > source.len() + 10, "{line}");
+    }
+    assert!(
+        ran.stdout.contains("clients counted now, licence 40"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("account(s) to remove of"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("entries, complete"), "{}", ran.stdout);
+
+    // In the browser: every chart with its title, and every source's finding.
+    let page = workspace.reports().join(html_key);
+    let dom = chromium::render(&page, &workspace.path().join("summary.png"), 1100, 4000);
+    assert_eq!(chromium::chart_titles(&dom), DEMO_CHARTS);
+    for source in manifest["sources"].as_array().expect("sources") {
+        let name = source["name"].as_str().expect("name");
+        assert!(
+            dom.contains(&format!("data-source=\"{name}\"")),
+            "finding of {name}"
+        );
+    }
+    // Report links resolve from the summary's own folder.
+    let folder = page.parent().expect("the summary's folder");
+    for source in manifest["sources"].as_array().expect("sources") {
+        for report in source["reports"].as_array().expect("reports") {
+            let name = report["name"].as_str().expect("name");
+            let href = format!("href=\"{name}.csv\"");
+            assert!(dom.contains(&href), "{href}");
+            assert!(
+                folder.join(format!("{name}.csv")).is_file(),
+                "{name}.csv beside the summary"
+            );
+        }
+    }
+
+    // In the Pushgateway: the run's group and every source's.
+    let series = gateway.series().await;
+    let has = |name: &str, labels: &str| {
+        assert!(
+            series.contains_key(&format!("{name}{{{labels}}}")),
+            "no {name}{{{labels}}} in {:#?}",
+            series
+                .keys()
+                .filter(|k| k.starts_with("rollcall"))
+                .collect::<Vec<_>>()
+        );
+    };
+    let run = "instance=\"\",job=\"demo\",shard=\"all\"";
+    has(
+        "rollcall_run_status",
+        &format!("{run},status=\"succeeded\""),
+    );
+    has("rollcall_run_duration_seconds", run);
+    for source in ["vault-demo", "vision-one", "launchdarkly"] {
+        let labels = format!("instance=\"\",job=\"demo\",source=\"{source}\"");
+        for status in ["succeeded", "incomplete", "failed"] {
+            has(
+                "rollcall_source_status",
+                &format!("{labels},status=\"{status}\""),
+            );
+        }
+        for name in [
+            "rollcall_source_rows",
+            "rollcall_source_duration_seconds",
+            "rollcall_source_last_success_timestamp_seconds",
+        ] {
+            has(name, &labels);
+        }
+    }
+    let trend = "instance=\"\",job=\"demo\",source=\"vision-one\"";
+    has("rollcall_source_requests", trend);
+    has("rollcall_source_rate_limited_responses", trend);
+    has("rollcall_vision_one_accounts_to_remove", trend);
+    has(
+        "rollcall_vault_clients_over_licence",
+        "instance=\"\",job=\"demo\",source=\"vault-demo\"",
+    );
+    has(
+        "rollcall_launchdarkly_entries_missing",
+        "instance=\"\",job=\"demo\",source=\"launchdarkly\"",
+    );
+}
+
+/// Runs the demo's Vault source with `metrics` pointing at `pushgateway` (and `timeout`).
+async fn run_with_pushgateway(
+    pushgateway: &str,
+    timeout: &str,
+) -> (crate::support::Ran, serde_json::Value, Duration) {
+    let (_vault, item, env) = rollcall_fakes::vault::demo(Utc::now()).await;
+    let workspace = crate::support::Workspace::new();
+    let spec = workspace.spec_text(&format!(
+        "job: demo\noutput:\n  url: {}\nmetrics:\n  pushgateway: {pushgateway}\n  timeout: {timeout}\nsources:\n{item}",
+        workspace.reports().display(),
+    ));
+    let started = std::time::Instant::now();
+    let ran = crate::support::rollcall(
+        &["run", "--config", &spec.display().to_string()],
+        &env,
+        workspace.path(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let manifest = manifest_of(&workspace);
+    (ran, manifest, elapsed)
+}
+
+#[tokio::test]
+async fn a_down_pushgateway_leaves_the_exit_code_and_adds_a_finding() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (ran, manifest, _) = run_with_pushgateway(&format!("http://127.0.0.1:{port}"), "5s").await;
+    assert_eq!(ran.code, 0, "{}", ran.all_output());
+    let finding = manifest["findings"]["metrics_push"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics_push finding: {manifest:#}"));
+    assert!(finding.contains("is unreachable"), "{finding}");
+    assert!(finding.contains(&format!("127.0.0.1:{port}")), "{finding}");
+    assert!(ran.stderr.contains("Metrics not pushed."), "{}", ran.stderr);
+    assert_eq!(manifest["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_pushgateway_that_never_answers_costs_the_run_only_its_timeout() {
+    // Accepts connections and reads, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (ran, manifest, elapsed) = run_with_pushgateway(&format!("http://{addr}"), "300ms").await;
+    assert_eq!(ran.code, 0, "{}", ran.all_output());
+    let finding = manifest["findings"]["metrics_push"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics_push finding: {manifest:#}"));
+    assert!(finding.contains("did not answer within 300ms"), "{finding}");
+    // The demo's Vault takes well under a few seconds; a push waiting for an answer would hang.
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the run took {elapsed:?}"
+    );
 }

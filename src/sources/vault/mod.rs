@@ -243,12 +243,12 @@ impl VaultSource {
             over_licence: self.licensed_clients.map(|_| !over.is_empty()),
             months_over_licence: self.licensed_clients.map(|_| over),
         };
-        let counts = |map: BTreeMap<&str, u64>| -> Vec<Count> {
+        // Vault leaves these empty for the root namespace and for some record shapes.
+        let counts = |map: BTreeMap<&str, u64>, empty: &str| -> Vec<Count> {
             map.into_iter()
                 .map(|(label, count)| Count {
-                    // Vault leaves these empty for some record shapes; say so, not "".
                     label: if label.is_empty() {
-                        "(none)".into()
+                        empty.into()
                     } else {
                         label.into()
                     },
@@ -261,8 +261,8 @@ impl VaultSource {
             clients: findings.clients,
             trailing_window,
             billing_period: None,
-            by_type: top_counts(counts(by_type), usize::MAX),
-            by_namespace: counts(by_namespace),
+            by_type: top_counts(counts(by_type, "(none)"), usize::MAX),
+            by_namespace: counts(by_namespace, "root"),
         };
         Ok(
             SourceOutput::new(vec![report, forecast_report], &findings).with_facts(SourceFacts {
