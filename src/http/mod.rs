@@ -200,6 +200,12 @@ impl HttpClient {
         self.policy
     }
 
+    /// The underlying client, for callers that are not API sources (the metrics push): same
+    /// TLS roots, user agent and connection pool, none of the sources' retry policy.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Sends the call, retrying transient failures; returns the first successful response.
     pub async fn send(&self, call: &Call<'_>) -> Result<reqwest::Response, HttpError> {
         let mut retry = 0u32;

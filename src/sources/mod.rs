@@ -19,6 +19,7 @@ use crate::config::{ConfigError, Environment, KeyPath, Problems};
 use crate::http::{HttpClient, HttpSpec};
 use crate::output::Output;
 use crate::report::manifest::Window;
+use crate::report::summary::SourceFacts;
 use crate::report::{CsvReport, ReportError};
 use crate::time::RunClock;
 use serde::Serialize;
@@ -281,11 +282,13 @@ impl SourceContext {
     }
 }
 
-/// A source's result: its reports (not yet visible) and findings for the manifest.
+/// A source's result: its reports (not yet visible), findings for the manifest, and what the
+/// run summary and the metrics show of it.
 #[derive(Debug, Default)]
 pub struct SourceOutput {
     pub reports: Vec<CsvReport>,
     pub findings: serde_json::Map<String, serde_json::Value>,
+    pub facts: SourceFacts,
 }
 
 impl SourceOutput {
@@ -297,7 +300,17 @@ impl SourceOutput {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        Self { reports, findings }
+        Self {
+            reports,
+            findings,
+            facts: SourceFacts::default(),
+        }
+    }
+
+    /// Adds what the summary and the metrics show, gathered while the reports were written.
+    pub fn with_facts(mut self, facts: SourceFacts) -> Self {
+        self.facts = facts;
+        self
     }
 }
 

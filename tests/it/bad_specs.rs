@@ -153,6 +153,37 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             Some(9),
         ),
         (
+            "metrics push to a non-URL",
+            s(format!("{GOOD}metrics:\n  pushgateway: pushgateway:9091\n")),
+            "has scheme `pushgateway`; use http or https",
+            Some(10),
+        ),
+        (
+            "metrics push timeout too long",
+            s(format!(
+                "{GOOD}metrics:\n  pushgateway: http://pushgateway:9091\n  timeout: 10m\n"
+            )),
+            "must be between 1ms and 60s",
+            Some(11),
+        ),
+        (
+            "unknown metrics key",
+            s(format!(
+                "{GOOD}metrics:\n  pushgateway: http://pg:9091\n  job: x\n"
+            )),
+            "unknown field `job`",
+            Some(11),
+        ),
+        (
+            "summary template naming a source",
+            s(with(
+                "  url: ./reports",
+                "  url: ./reports\n  summary_template: \"{job}/{source}/summary\"",
+            )),
+            "one summary covers the whole run",
+            Some(4),
+        ),
+        (
             "bare number duration",
             s(with("    months: 12", "    months: 12\n    timeout: 30")),
             "30d",

@@ -12,6 +12,7 @@ mod launchdarkly;
 mod output_faults;
 mod s3;
 mod secrets;
+mod summary;
 mod tls;
 mod vault;
 mod vision_one;

@@ -15,11 +15,15 @@ pub use spec::VaultSpec;
 
 use crate::config::Secret;
 use crate::http::{Call, HttpClient, HttpError, join_path, snippet};
+use crate::report::summary::{
+    Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
+};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
 use clients::{Clients, counted_now, forecast};
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -182,8 +186,12 @@ impl VaultSource {
     ) -> Result<SourceOutput, SourceError> {
         let schedule = clients.by_roll_off(self.roll_off_months);
         let mut report = ctx.report("", CLIENT_COLUMNS)?;
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_namespace: BTreeMap<&str, u64> = BTreeMap::new();
         for row in &schedule {
             let c = row.client;
+            *by_type.entry(&c.client_type).or_default() += 1;
+            *by_namespace.entry(&c.namespace_path).or_default() += 1;
             report
                 .write_row([
                     row.id,
@@ -202,10 +210,16 @@ impl VaultSource {
 
         let mut forecast_report = ctx.report("-forecast", FORECAST_COLUMNS)?;
         let mut over = Vec::new();
+        let mut trailing_window = Vec::new();
         for month in forecast(&schedule, current, self.licensed_clients) {
             if month.over_licence == Some(true) {
                 over.push(month.month.to_string());
             }
+            trailing_window.push(MonthCount {
+                month: month.month.to_string(),
+                counted: month.counted,
+                rolling_off: month.rolling_off,
+            });
             forecast_report
                 .write_row([
                     month.month.to_string(),
@@ -229,6 +243,33 @@ impl VaultSource {
             over_licence: self.licensed_clients.map(|_| !over.is_empty()),
             months_over_licence: self.licensed_clients.map(|_| over),
         };
-        Ok(SourceOutput::new(vec![report, forecast_report], &findings))
+        // Vault leaves these empty for the root namespace and for some record shapes.
+        let counts = |map: BTreeMap<&str, u64>, empty: &str| -> Vec<Count> {
+            map.into_iter()
+                .map(|(label, count)| Count {
+                    label: if label.is_empty() {
+                        empty.into()
+                    } else {
+                        label.into()
+                    },
+                    count,
+                })
+                .collect()
+        };
+        let details = VaultDetails {
+            licensed_clients: self.licensed_clients,
+            clients: findings.clients,
+            trailing_window,
+            billing_period: None,
+            by_type: top_counts(counts(by_type, "(none)"), usize::MAX),
+            by_namespace: counts(by_namespace, "root"),
+        };
+        Ok(
+            SourceOutput::new(vec![report, forecast_report], &findings).with_facts(SourceFacts {
+                details: Some(KindDetails::Vault(details)),
+                requests: None,
+                rate_limited: None,
+            }),
+        )
     }
 }
