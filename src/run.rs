@@ -17,6 +17,7 @@ use crate::report::manifest::{
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
+use crate::sources::vault::Logins;
 use crate::sources::{Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
@@ -133,11 +134,15 @@ pub struct RunSummary {
 
 /// Checks the spec and the environment for every selected source; fetches nothing.
 pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
-    prepare(options).map(|(spec, sources, _)| (spec, sources))
+    prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
 }
 
-/// [`validate`], also handing back the shared HTTP client the sources were prepared with.
-fn prepare(options: &RunOptions) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
+/// [`validate`], with the sources' Vault logins registered in `logins` (none is made yet), also
+/// handing back the shared HTTP client the sources were prepared with.
+fn prepare(
+    options: &RunOptions,
+    logins: &Logins,
+) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
     let mut spec = job::load(&options.config)?;
     select_sources(&mut spec, options)?;
     let shared =
@@ -145,7 +150,7 @@ fn prepare(options: &RunOptions) -> Result<(JobSpec, Vec<Source>, HttpClient), C
     let mut prepared = Vec::with_capacity(spec.sources.len());
     let mut errors = Vec::new();
     for source in &spec.sources {
-        match source.prepare(&options.env, &shared, &spec.http) {
+        match source.prepare(&options.env, &shared, &spec.http, logins) {
             Ok(s) => prepared.push(s),
             Err(e) => errors.push(e.to_string()),
         }
@@ -184,7 +189,10 @@ fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), Config
 pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
     let started_at = options.clock.now();
     let wall_start = Utc::now();
-    let (spec, sources, http) = prepare(&options)?;
+    // The run's Vault logins: made at most once each, when a source first needs the token, and
+    // revoked when the sources are done, however they ended.
+    let logins = Logins::default();
+    let (spec, sources, http) = prepare(&options, &logins)?;
     let run_id = options
         .run_id
         .clone()
@@ -231,11 +239,14 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             signal = wait_cancel(&cancel) => {
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
+                logins.revoke_all().await;
                 tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
                 return Err(RunError::Interrupted(signal));
             }
         }
     }
+
+    logins.revoke_all().await;
 
     let clock_now = started_at + (Utc::now() - wall_start);
     let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries

@@ -107,6 +107,9 @@ pub struct Call<'a> {
     pub timeout: Option<Duration>,
     pub limiter: Option<&'a RateLimiter>,
     pub classify: Option<Classifier>,
+    /// A JSON request body, sent again on each retry. It may carry credentials (a login), so
+    /// `Call` has no `Debug` and the body never reaches a log or an error.
+    pub json_body: Option<Bytes>,
 }
 
 impl<'a> Call<'a> {
@@ -119,7 +122,21 @@ impl<'a> Call<'a> {
             timeout: None,
             limiter: None,
             classify: None,
+            json_body: None,
         }
+    }
+
+    pub fn post(source: &'a str, url: Url) -> Self {
+        Self {
+            method: Method::POST,
+            ..Self::get(source, url)
+        }
+    }
+
+    /// Sends `body` (JSON, already serialised) with `Content-Type: application/json`.
+    pub fn json(mut self, body: Bytes) -> Self {
+        self.json_body = Some(body);
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
@@ -307,6 +324,11 @@ impl HttpClient {
             .headers(call.headers.clone());
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);
+        }
+        if let Some(body) = &call.json_body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -538,11 +560,20 @@ fn is_certificate_problem(chain: &str) -> bool {
     lower.contains("certificate") || lower.contains("unknownissuer")
 }
 
-/// Joins a relative path onto a base URL, keeping the base's own path prefix.
+/// Joins a relative path onto a base URL, keeping the base's own path prefix. Empty segments
+/// are dropped on both sides, so whatever slashes the address ends with, exactly one `/`
+/// separates each segment: Vault 2.0 (and 1.19.16+, 1.20.10+, 1.21.5+) refuses a path with
+/// `//`. `.` and `..` never reach here: URL parsing resolves them in the base, and the paths
+/// joined on are the code's own constants and validated names.
 pub fn join_path(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
-    let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
+    let segments: Vec<&str> = base
+        .path()
+        .split('/')
+        .chain(path.split('/'))
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    url.set_path(&format!("/{}", segments.join("/")));
     url
 }
 

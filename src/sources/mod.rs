@@ -50,13 +50,15 @@ pub trait SourceKind: DeserializeOwned + Debug {
     fn plan(&self, common: &CommonSpec, clock: &RunClock) -> Plan;
 
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
-    /// failure here is a configuration error (exit 2).
+    /// failure here is a configuration error (exit 2). `logins` is the run's cache of Vault
+    /// logins (only Vault sources log in).
     fn prepare(
         &self,
         common: &CommonSpec,
         env: &Environment,
         shared: &HttpClient,
         http: &HttpSpec,
+        logins: &vault::Logins,
     ) -> Result<Self::Source, ConfigError>;
 }
 
@@ -131,10 +133,11 @@ macro_rules! source_kinds {
                 env: &Environment,
                 shared: &HttpClient,
                 http: &HttpSpec,
+                logins: &vault::Logins,
             ) -> Result<Source, ConfigError> {
                 match self {
                     $(Self::$variant(spec) => {
-                        spec.prepare(common, env, shared, http).map(Source::$variant)
+                        spec.prepare(common, env, shared, http, logins).map(Source::$variant)
                     }),+
                 }
             }
@@ -228,14 +231,16 @@ impl SourceSpec {
     }
 
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
-    /// failure here is a configuration error (exit 2).
+    /// failure here is a configuration error (exit 2). Vault logins are registered in `logins`,
+    /// the run's, and made when a source first needs the token.
     pub fn prepare(
         &self,
         env: &Environment,
         shared: &HttpClient,
         http: &HttpSpec,
+        logins: &vault::Logins,
     ) -> Result<Source, ConfigError> {
-        self.kind.prepare(&self.common, env, shared, http)
+        self.kind.prepare(&self.common, env, shared, http, logins)
     }
 }
 

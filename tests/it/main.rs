@@ -15,4 +15,5 @@ mod secrets;
 mod summary;
 mod tls;
 mod vault;
+mod vault_auth;
 mod vision_one;

@@ -6,10 +6,12 @@
 //! ([`clients`]), never with bytes fetched.
 
 mod api;
+pub mod auth;
 mod clients;
 mod export;
 mod spec;
 
+pub use auth::Logins;
 pub use export::ExportParser;
 pub use spec::VaultSpec;
 
@@ -20,11 +22,12 @@ use crate::report::summary::{
 };
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
+use auth::Session;
 use clients::{Clients, counted_now, forecast};
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Columns of `{source}.csv`: the old script's three first, then the detail.
@@ -68,12 +71,30 @@ pub struct VaultFindings {
     pub months_over_licence: Option<Vec<String>>,
 }
 
+/// Where a source's Vault token comes from.
+#[derive(Debug)]
+enum VaultToken {
+    /// The token of `token_env`; never revoked, it is not the run's.
+    Static(Secret),
+    /// A login of the run, shared with the sources that ask for the same one.
+    Login(Arc<Session>),
+}
+
+impl VaultToken {
+    async fn get(&self, source: &str) -> Result<Secret, SourceError> {
+        match self {
+            VaultToken::Static(token) => Ok(token.clone()),
+            VaultToken::Login(session) => session.token(source).await,
+        }
+    }
+}
+
 /// A Vault source ready to run.
 pub struct VaultSource {
     name: String,
     address: Url,
     namespace: Option<String>,
-    token: Secret,
+    token: VaultToken,
     token_env: String,
     http: HttpClient,
     months: u32,
@@ -128,6 +149,8 @@ impl VaultSource {
             .append_pair("format", "json");
         let token = self
             .token
+            .get(&self.name)
+            .await?
             .header_value("")
             .map_err(SourceError::Credentials)?;
         let mut call = Call::get(&self.name, url)
@@ -153,6 +176,23 @@ impl VaultSource {
             {
                 Ok(0)
             }
+            // A login's token is not a variable's: say what to fix on the role. A static token
+            // goes the common way below.
+            Err(HttpError::Status { status, body, .. })
+                if (status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED)
+                    && matches!(self.token, VaultToken::Login(_)) =>
+            {
+                let login = match &self.token {
+                    VaultToken::Login(session) => session.describe(),
+                    VaultToken::Static(_) => String::new(),
+                };
+                Err(SourceError::Credentials(format!(
+                    "Vault refused the export of {month} (GET /{}: HTTP {status}, {}) to the token of the {login}. The role's policies need `read` and `sudo` on sys/internal/counters/activity/export{}; a token whose TTL ran out during the run is refused too (give the role a token_ttl longer than the run)",
+                    api::EXPORT_PATH,
+                    snippet(&body),
+                    self.namespace_note(),
+                )))
+            }
             Err(error) => Err(SourceError::from_http(
                 error,
                 snippet,
@@ -162,10 +202,7 @@ impl VaultSource {
                     token_env: &self.token_env,
                     needs: format!(
                         "the token needs `read` and `sudo` on sys/internal/counters/activity/export{}, and must be valid and unexpired",
-                        self.namespace
-                            .as_ref()
-                            .map(|ns| format!(" in namespace {ns}"))
-                            .unwrap_or_default()
+                        self.namespace_note()
                     ),
                 },
                 |e| match e.status() {
@@ -176,6 +213,14 @@ impl VaultSource {
                 },
             )),
         }
+    }
+
+    /// ` in namespace NS` when the source has one.
+    fn namespace_note(&self) -> String {
+        self.namespace
+            .as_ref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default()
     }
 
     async fn write_reports(

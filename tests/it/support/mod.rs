@@ -4,6 +4,7 @@
 pub mod chromium;
 pub mod driver;
 pub mod matrix;
+pub mod openbao;
 pub mod pushgateway;
 
 pub use driver::*;
