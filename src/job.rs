@@ -6,6 +6,7 @@
 
 use crate::config::{ConfigError, KeyPath, Problem, Problems, check_name, deserialize_duration};
 use crate::http::HttpSpec;
+use crate::metrics::MetricsSpec;
 use crate::output::OutputSpec;
 use crate::report::ReportOptions;
 use crate::sources::SourceSpec;
@@ -27,6 +28,8 @@ pub struct JobSpec {
     pub http: HttpSpec,
     /// Deadline for one source's whole fetch, unless the source sets its own `timeout`.
     pub source_timeout: Duration,
+    /// Where to push the run's metrics at its end; none means no push.
+    pub metrics: Option<MetricsSpec>,
     /// The systems to report on; fetched concurrently.
     pub sources: Vec<SourceSpec>,
 }
@@ -51,6 +54,8 @@ struct RawSpec {
         deserialize_with = "deserialize_duration"
     )]
     source_timeout: Duration,
+    #[serde(default)]
+    metrics: Option<MetricsSpec>,
     sources: Vec<serde_yaml::Value>,
 }
 
@@ -114,6 +119,7 @@ pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
         reports: raw.reports,
         http: raw.http,
         source_timeout: raw.source_timeout,
+        metrics: raw.metrics,
         sources,
     };
     spec.validate(&mut problems);
@@ -144,6 +150,9 @@ impl JobSpec {
         self.http.validate(&root.key("http"), problems);
         if self.source_timeout.is_zero() {
             problems.add(&root.key("source_timeout"), "must be positive");
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.validate(&root.key("metrics"), problems);
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod job;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod report;
 pub mod run;

@@ -9,11 +9,15 @@
 use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
+use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError};
 use crate::report::manifest::{
     Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
+    SummaryKeys,
 };
+use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
+use crate::sources::vault::Logins;
 use crate::sources::{Exclusive, Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
@@ -124,10 +128,21 @@ pub struct RunSummary {
     pub manifest_key: String,
     pub output: String,
     pub status: ExitStatus,
+    /// Each source's name and headline finding, in the manifest's order.
+    pub headlines: Vec<(String, String)>,
 }
 
 /// Checks the spec and the environment for every selected source; fetches nothing.
 pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
+    prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
+}
+
+/// [`validate`], with the sources' Vault logins registered in `logins` (none is made yet), also
+/// handing back the shared HTTP client the sources were prepared with.
+fn prepare(
+    options: &RunOptions,
+    logins: &Logins,
+) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
     let mut spec = job::load(&options.config)?;
     select_sources(&mut spec, options)?;
     let shared =
@@ -135,7 +150,7 @@ pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigEr
     let mut prepared = Vec::with_capacity(spec.sources.len());
     let mut errors = Vec::new();
     for source in &spec.sources {
-        match source.prepare(&options.env, &shared, &spec.http) {
+        match source.prepare(&options.env, &shared, &spec.http, logins) {
             Ok(s) => prepared.push(s),
             Err(e) => errors.push(e.to_string()),
         }
@@ -147,7 +162,7 @@ pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigEr
     if !errors.is_empty() {
         return Err(ConfigError::Environment(errors.join("\n")));
     }
-    Ok((spec, prepared))
+    Ok((spec, prepared, shared))
 }
 
 fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), ConfigError> {
@@ -174,7 +189,10 @@ fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), Config
 pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
     let started_at = options.clock.now();
     let wall_start = Utc::now();
-    let (spec, sources) = validate(&options)?;
+    // The run's Vault logins: made at most once each, when a source first needs the token, and
+    // revoked when the sources are done, however they ended.
+    let logins = Logins::default();
+    let (spec, sources, http) = prepare(&options, &logins)?;
     let run_id = options
         .run_id
         .clone()
@@ -215,7 +233,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         });
     }
 
-    let mut entries: Vec<Option<SourceEntry>> = vec![None; spec.sources.len()];
+    let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
@@ -229,29 +247,33 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             signal = wait_cancel(&cancel) => {
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
+                logins.revoke_all().await;
                 tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
                 return Err(RunError::Interrupted(signal));
             }
         }
     }
 
+    logins.revoke_all().await;
+
     let clock_now = started_at + (Utc::now() - wall_start);
-    let sources: Vec<SourceEntry> = entries
+    let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
         .into_iter()
         .enumerate()
         .map(|(index, entry)| {
             entry.unwrap_or_else(|| {
                 let s = &spec.sources[index];
-                failed_entry(
+                let entry = failed_entry(
                     s,
                     &options.clock,
                     started_at,
                     clock_now,
                     "the source task panicked (a bug; please report it)".into(),
-                )
+                );
+                (entry, SourceFacts::default())
             })
         })
-        .collect();
+        .unzip();
 
     let failed = sources
         .iter()
@@ -277,7 +299,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         exit
     };
 
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         job: spec.job.clone(),
         run_id,
@@ -289,8 +311,35 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             index: s.index,
             count: s.count,
         }),
+        summary: None,
+        findings: Default::default(),
         sources,
     };
+    // The summary and the metrics come after the reports and before the manifest, so the
+    // manifest can name the summary and say if either failed. Neither can fail the run.
+    let view = RunView::new(&manifest, exit.code(), facts, &output.summary_key("html"));
+    let headlines = view
+        .sources
+        .iter()
+        .map(|s| (s.name.clone(), s.headline()))
+        .collect();
+    tokio::select! {
+        written = publish_summary(&output, &view) => match written {
+            Ok(keys) => manifest.summary = Some(keys),
+            Err(problem) => {
+                manifest.findings.insert("summary".into(), problem.into());
+            }
+        },
+        signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
+    }
+    if let Some(metrics) = &spec.metrics {
+        tokio::select! {
+            pushed = push_metrics(&http, metrics, &view) => if let Err(problem) = pushed {
+                manifest.findings.insert("metrics_push".into(), problem.into());
+            },
+            signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
+        }
+    }
     let manifest_key = output.manifest_key();
     tokio::select! {
         written = output.put_new(&manifest_key, manifest.to_json()) => written?,
@@ -319,10 +368,67 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         manifest_key,
         output: output.location().to_owned(),
         status: exit,
+        headlines,
     })
 }
 
-/// A few lines for people: where the manifest and reports are, and what failed.
+/// Writes `summary.html` and `summary.md`, create-only like every object. A failure is logged
+/// and returned in words for the manifest; the run goes on.
+async fn publish_summary(output: &Output, view: &RunView) -> Result<SummaryKeys, String> {
+    let keys = SummaryKeys {
+        html: output.summary_key("html"),
+        md: output.summary_key("md"),
+    };
+    let rendered = view
+        .to_html()
+        .and_then(|html| Ok((html, view.to_markdown()?)));
+    let result = match rendered {
+        Ok((html, md)) => {
+            let html_written = output.put_new(&keys.html, html.into_bytes()).await;
+            match html_written {
+                Ok(()) => output
+                    .put_new(&keys.md, md.into_bytes())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => Ok(keys),
+        Err(error) => {
+            let problem = format!(
+                "the run summary was not written ({error}); the reports and this manifest are complete"
+            );
+            tracing::warn!(error = %problem, "Summary not written.");
+            Err(problem)
+        }
+    }
+}
+
+/// Pushes the run's metrics within the spec's short timeout. A failure is logged and returned
+/// in words for the manifest; the exit code never depends on it.
+async fn push_metrics(http: &HttpClient, spec: &MetricsSpec, view: &RunView) -> Result<(), String> {
+    match metrics::push(http.reqwest(), spec, view).await {
+        Ok(()) => {
+            tracing::info!(groups = view.sources.len() + 1, "Metrics pushed.");
+            Ok(())
+        }
+        Err(errors) => {
+            let problem = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::warn!(error = %problem, "Metrics not pushed.");
+            Err(problem)
+        }
+    }
+}
+
+/// A few lines for people: the headline finding of each source, where the manifest, summary
+/// and reports are, and what failed.
 pub fn describe(summary: &RunSummary) -> String {
     let m = &summary.manifest;
     let mut out = format!(
@@ -333,6 +439,15 @@ pub fn describe(summary: &RunSummary) -> String {
         summary.manifest_key,
         summary.output
     );
+    // A failed source's error follows below; its headline would only repeat it.
+    for ((source, headline), entry) in summary.headlines.iter().zip(&m.sources) {
+        if entry.status != SourceStatus::Failed {
+            out.push_str(&format!("\n  {source}: {headline}"));
+        }
+    }
+    if let Some(keys) = &m.summary {
+        out.push_str(&format!("\n  summary: {} and {}", keys.html, keys.md));
+    }
     for source in &m.sources {
         for report in &source.reports {
             out.push_str(&format!(
@@ -367,7 +482,7 @@ async fn run_source(
     output: Output,
     clock: RunClock,
     exclusive: Exclusive,
-) -> SourceEntry {
+) -> (SourceEntry, SourceFacts) {
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
     let started = clock.now();
@@ -385,13 +500,13 @@ async fn run_source(
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)
             .await
-            .map(|metas| (metas, out.findings, out.missing)),
+            .map(|metas| (metas, out.findings, out.facts, out.missing)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(SourceError::Deadline(deadline)),
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {
-        Ok((metas, findings, missing)) => {
+        Ok((metas, findings, facts, missing)) => {
             let rows: u64 = metas.iter().map(|m| m.rows).sum();
             let elapsed_ms = wall.elapsed().as_millis() as u64;
             let status = match &missing {
@@ -405,7 +520,7 @@ async fn run_source(
                 }
             };
             let plan = source_spec.plan(&clock);
-            SourceEntry {
+            let entry = SourceEntry {
                 name,
                 kind: source_spec.kind().to_owned(),
                 status,
@@ -418,14 +533,15 @@ async fn run_source(
                 error: None,
                 missing,
                 credentials_rejected: false,
-            }
+            };
+            (entry, facts)
         }
         Err(e) => {
             let message = format!("source `{name}`: {e}");
             tracing::error!(source = %name, error = %message, "Source failed.");
             let mut entry = failed_entry(source_spec, &clock, started, finished, message);
             entry.credentials_rejected = e.is_credentials();
-            entry
+            (entry, SourceFacts::default())
         }
     }
 }

@@ -30,6 +30,7 @@ VAULT_PATHS = [
     "/auth/{jwt_mount_path}/login",
     "/auth/{kubernetes_mount_path}/login",
     "/auth/token/lookup-self",
+    "/auth/token/revoke-self",
 ]
 
 

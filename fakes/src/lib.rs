@@ -12,9 +12,11 @@
 //! paging would share its mistakes too.
 //!
 //! [`chassis`] holds what every fake needs; [`vault`], [`vision_one`] and [`launchdarkly`] each
-//! hold one API's behaviour only.
+//! hold one API's behaviour only; [`kubernetes`] is the TokenReview API that Vault's Kubernetes
+//! login calls.
 
 pub mod chassis;
+pub mod kubernetes;
 pub mod launchdarkly;
 pub mod openapi;
 pub mod vault;

@@ -21,7 +21,14 @@
 //!   (`counts: null` for a month without activity, `[]` when no month has any), 403 without
 //!   `read`; `GET /v1/sys/internal/counters/config` in the root namespace only, with
 //!   `billing_start_timestamp` (Go's zero time when there is no licence, as in Community);
-//! - an OpenBao-like server: every `sys/internal/counters` path answers 404 `unsupported path`.
+//! - an OpenBao-like server: every `sys/internal/counters` path answers 404 `unsupported path`;
+//! - the login routes (`POST /v1/auth/<mount>/login`, kubernetes, jwt, approle) and
+//!   `POST /v1/auth/token/revoke-self`, answering as OpenBao 2.7.2 did (rollcall's tests compare
+//!   them), or relayed to a real server with [`AuthBackend::Upstream`], which then also decides
+//!   whether a token is valid and has `read` (+ `sudo` for the export) on what it asks for;
+//! - every route also under [`PATH_PREFIX`] (a Vault behind a path-routing proxy);
+//! - a request path with `//`, `/./` or `/../` refused with a 400, as Vault 2.0 (and 1.19.16+,
+//!   1.20.10+, 1.21.5+) does; OpenBao accepts such paths, so only the fake can catch them.
 
 use crate::chassis::{Canned, Checker, InFlight, Log, Seen, Server, TlsIdentity, lock, read_body};
 use crate::openapi::Contract;
@@ -30,10 +37,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -43,6 +50,8 @@ pub const COUNTS_PATH: &str = "/v1/sys/internal/counters/activity";
 pub const CONFIG_PATH: &str = "/v1/sys/internal/counters/config";
 pub const UNSUPPORTED_PATH: &str =
     "{\"errors\":[\"1 error occurred:\\n\\t* unsupported path\\n\\n\"]}\n";
+/// The fake also answers under this prefix, like a Vault behind a path-routing proxy.
+pub const PATH_PREFIX: &str = "/vault";
 pub const PERMISSION_DENIED: &str =
     "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}\n";
 
@@ -260,6 +269,43 @@ pub struct VaultState {
     pub billing_start: Option<DateTime<Utc>>,
     /// Answer every `sys/internal/counters` path with OpenBao's 404 `unsupported path`.
     pub openbao: bool,
+    /// Who answers logins and revocations.
+    pub auth: AuthBackend,
+    /// Tokens issued by the local login routes and not revoked.
+    pub issued: BTreeSet<String>,
+}
+
+/// Where the fake's `/v1/auth/...` requests are answered.
+#[derive(Debug, Clone)]
+pub enum AuthBackend {
+    /// Here, for the mounts configured, keyed by `(namespace, mount)` (`""` is the root).
+    Local(BTreeMap<(String, String), FakeMount>),
+    /// Relayed verbatim to a real server (an OpenBao base URL), which also vouches for export
+    /// tokens (`auth/token/lookup-self` and `sys/capabilities-self`).
+    Upstream(String),
+}
+
+/// A service account's token, as TokenReview would vouch for it.
+#[derive(Debug, Clone)]
+pub struct KubernetesLogin {
+    pub jwt: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// An auth method mounted on the fake, with what it accepts.
+#[derive(Debug, Clone)]
+pub enum FakeMount {
+    /// role → the one service-account token it accepts.
+    Kubernetes(BTreeMap<String, KubernetesLogin>),
+    /// role → the one JWT it accepts.
+    Jwt(BTreeMap<String, String>),
+    AppRole {
+        role: String,
+        role_id: String,
+        secret_id: String,
+    },
 }
 
 #[derive(Clone)]
@@ -309,6 +355,8 @@ impl FakeVault {
             config_read: true,
             billing_start: None,
             openbao: false,
+            auth: AuthBackend::Local(BTreeMap::new()),
+            issued: BTreeSet::new(),
         }));
         let log = Log::default();
         let queries = Log::default();
@@ -321,11 +369,21 @@ impl FakeVault {
         };
         let violations = shared.checker.violations();
         let in_flight = shared.in_flight.clone();
-        let router = Router::new()
+        let api = Router::new()
             .route(EXPORT_PATH, get(export))
             .route(COUNTS_PATH, get(counts))
             .route(CONFIG_PATH, get(config))
+            .route("/v1/auth/token/revoke-self", post(auth_request))
+            .route("/v1/auth/{*rest}", post(auth_request));
+        // Also under a path prefix, as behind a reverse proxy that serves Vault at `/vault`.
+        let router = api
+            .clone()
+            .nest(PATH_PREFIX, api)
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                refuse_uncleaned_paths,
+            ))
             .with_state(shared);
         let server = match tls {
             Some(tls) => Server::start_tls(router, violations, tls).await,
@@ -350,6 +408,14 @@ impl FakeVault {
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, VaultState> {
         lock(&self.state)
+    }
+
+    /// Mounts an auth method on the fake (`namespace` `""` for the root).
+    pub fn mount(&self, namespace: &str, mount: &str, fake: FakeMount) {
+        let mut state = self.state();
+        if let AuthBackend::Local(mounts) = &mut state.auth {
+            mounts.insert((namespace.to_owned(), mount.to_owned()), fake);
+        }
     }
 
     pub fn add(&self, month: Month, activity: Activity) {
@@ -388,7 +454,20 @@ async fn export(State(shared): State<Shared>, request: Request) -> Response {
         &parts.headers,
         &body,
     );
-    let mut seen = Seen::of("GET", parts.uri.path(), parts.uri.query(), &parts.headers);
+    let mut seen = Seen::of(
+        "GET",
+        &full_path(&parts.uri, &parts.extensions),
+        parts.uri.query(),
+        &parts.headers,
+    );
+    let upstream = match &lock(&shared.state).auth {
+        AuthBackend::Upstream(url) => Some(url.clone()),
+        AuthBackend::Local(_) => None,
+    };
+    let vouched = match upstream {
+        Some(url) => upstream_allows_export(&url, &parts.headers).await,
+        None => false,
+    };
     let (running, guard) = shared.in_flight.enter();
     let (delay, openbao) = {
         let state = lock(&shared.state);
@@ -402,7 +481,7 @@ async fn export(State(shared): State<Shared>, request: Request) -> Response {
         export_in_progress().response()
     } else {
         crate::chassis::pause(delay).await;
-        answer(&shared, &parts.headers, &seen.query, refusal)
+        answer(&shared, &parts.headers, &seen.query, refusal, vouched)
     };
     seen.status = response.status().as_u16();
     shared.log.push(seen);
@@ -428,10 +507,27 @@ fn permission_denied() -> Response {
         .into_response()
 }
 
+/// Whether the request's token may `read` `path`: the fake's token or one its logins issued,
+/// or, with an upstream, whatever the upstream grants.
+async fn token_allowed(shared: &Shared, headers: &HeaderMap, path: &str) -> bool {
+    let upstream = match &lock(&shared.state).auth {
+        AuthBackend::Upstream(url) => Some(url.clone()),
+        AuthBackend::Local(_) => None,
+    };
+    if let Some(url) = upstream {
+        return upstream_grants(&url, headers, path, false).await;
+    }
+    let state = lock(&shared.state);
+    headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t == state.token || state.issued.contains(t))
+}
+
 fn log_query(shared: &Shared, request: &Request, status: u16) {
     let mut seen = Seen::of(
         "GET",
-        request.uri().path(),
+        &full_path(request.uri(), request.extensions()),
         request.uri().query(),
         request.headers(),
     );
@@ -464,7 +560,9 @@ fn request_namespace(headers: &HeaderMap) -> Option<String> {
 async fn counts(State(shared): State<Shared>, request: Request) -> Response {
     let refusal = check_get(&shared, &request);
     let query = Seen::of("GET", "", request.uri().query(), request.headers()).query;
-    let response = counts_answer(&shared, request.headers(), &query, refusal);
+    let token_ok =
+        token_allowed(&shared, request.headers(), "sys/internal/counters/activity").await;
+    let response = counts_answer(&shared, request.headers(), &query, refusal, token_ok);
     log_query(&shared, &request, response.status().as_u16());
     response
 }
@@ -474,15 +572,12 @@ fn counts_answer(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     refusal: Option<Response>,
+    token_ok: bool,
 ) -> Response {
     let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     if state.openbao {
         return unsupported_path();
     }
-    let token_ok = headers
-        .get("x-vault-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t == state.token);
     if !token_ok || !state.counts_read {
         return permission_denied();
     }
@@ -575,13 +670,9 @@ fn counts_answer(
 /// `GET sys/internal/counters/config`: root namespace only.
 async fn config(State(shared): State<Shared>, request: Request) -> Response {
     let refusal = check_get(&shared, &request);
+    let token_ok = token_allowed(&shared, request.headers(), "sys/internal/counters/config").await;
     let response = {
         let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        let token_ok = request
-            .headers()
-            .get("x-vault-token")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t == state.token);
         if state.openbao || request_namespace(request.headers()).is_some() {
             unsupported_path()
         } else if !token_ok || !state.config_read {
@@ -636,15 +727,17 @@ fn answer(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     refusal: Option<Response>,
+    vouched_by_upstream: bool,
 ) -> Response {
     let mut state = lock(&shared.state);
     if let Some(injected) = state.inject.pop_front() {
         return injected.response();
     }
-    let token_ok = headers
-        .get("x-vault-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t == state.token);
+    let token_ok = vouched_by_upstream
+        || headers
+            .get("x-vault-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t == state.token || state.issued.contains(t));
     let modern = matches!(state.version, Version::V1_18 | Version::V1_21);
     if !token_ok || (modern && !state.sudo) {
         return (
@@ -787,6 +880,315 @@ fn answer(
         h.insert("content-disposition", v);
     }
     response
+}
+
+/// Vault 2.0 refuses a request path that is not clean. The status is Vault's; the exact error
+/// text of that release was not observed, so tests match on the status and on "path".
+async fn refuse_uncleaned_paths(
+    State(shared): State<Shared>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let uncleaned = path.contains("//")
+        || path.contains("/./")
+        || path.contains("/../")
+        || path.ends_with("/.")
+        || path.ends_with("/..");
+    if !uncleaned {
+        return next.run(request).await;
+    }
+    let response = json_error(
+        StatusCode::BAD_REQUEST,
+        &format!("invalid request path {path:?}: the path must be clean (no //, /./ or /../)"),
+    );
+    let mut seen = Seen::of(
+        request.method().as_str(),
+        &path,
+        request.uri().query(),
+        request.headers(),
+    );
+    seen.status = response.status().as_u16();
+    shared.log.push(seen);
+    response
+}
+
+/// The path as the client sent it: a nested route sees it without [`PATH_PREFIX`].
+fn full_path(uri: &axum::http::Uri, extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|original| original.0.path())
+        .unwrap_or(uri.path())
+        .to_owned()
+}
+
+/// Whether the upstream server knows the export's token and grants it `read` and `sudo` on the
+/// export path (or `root`).
+async fn upstream_allows_export(upstream: &str, headers: &HeaderMap) -> bool {
+    upstream_grants(
+        upstream,
+        headers,
+        "sys/internal/counters/activity/export",
+        true,
+    )
+    .await
+}
+
+/// Whether the upstream server knows the request's token and grants it `read` on `path`
+/// (and `sudo` when `sudo`), or `root`.
+async fn upstream_grants(upstream: &str, headers: &HeaderMap, path: &str, sudo: bool) -> bool {
+    let Some(token) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("{upstream}/v1/sys/capabilities-self"))
+        .header("x-vault-token", token)
+        .json(&serde_json::json!({ "paths": [path] }));
+    if let Some(ns) = headers
+        .get("x-vault-namespace")
+        .and_then(|v| v.to_str().ok())
+    {
+        request = request.header("x-vault-namespace", ns);
+    }
+    let Ok(response) = request.send().await else {
+        return false;
+    };
+    if !response.status().is_success() {
+        return false;
+    }
+    let Ok(body) = response.json::<serde_json::Value>().await else {
+        return false;
+    };
+    let capabilities: Vec<&str> = body[path]
+        .as_array()
+        .map(|c| c.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    capabilities.contains(&"root")
+        || (capabilities.contains(&"read") && (!sudo || capabilities.contains(&"sudo")))
+}
+
+/// `POST /v1/auth/...`: relayed upstream, or answered here as OpenBao 2.7.2 answers.
+async fn auth_request(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
+    };
+    let path = full_path(&parts.uri, &parts.extensions);
+    let mut seen = Seen::of(
+        parts.method.as_str(),
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+    );
+    // The login payloads are in Vault's OpenAPI document: a request Vault would refuse is a
+    // violation even when the fake could answer it. The check sees the path without a prefix.
+    let refusal = shared.checker.check(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
+    let backend = lock(&shared.state).auth.clone();
+    let response = match (refusal, backend) {
+        (Some(refusal), _) => refusal,
+        (None, AuthBackend::Upstream(url)) => relay(&url, &parts, body).await,
+        (None, AuthBackend::Local(mounts)) => local_auth(&shared, &mounts, &parts, &body),
+    };
+    seen.status = response.status().as_u16();
+    shared.log.push(seen);
+    response
+}
+
+async fn relay(upstream: &str, parts: &axum::http::request::Parts, body: Bytes) -> Response {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(parts.method.clone(), format!("{upstream}{}", parts.uri))
+        .body(body);
+    for name in ["content-type", "x-vault-token", "x-vault-namespace"] {
+        if let Some(value) = parts.headers.get(name) {
+            request = request.header(name, value.as_bytes());
+        }
+    }
+    let Ok(answer) = request.send().await else {
+        return json_error(StatusCode::BAD_GATEWAY, "fake vault: upstream unreachable");
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = answer.headers().get("content-type").cloned();
+    let bytes = answer.bytes().await.unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    if let Some(ct) = content_type
+        && let Ok(v) = HeaderValue::from_bytes(ct.as_bytes())
+    {
+        response.headers_mut().insert("content-type", v);
+    }
+    response
+}
+
+/// Tokens issued by every fake of the process, so no two are alike.
+static ISSUED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The answers OpenBao 2.7.2 gave to each login and revoke case (see the comparison test).
+fn local_auth(
+    shared: &Shared,
+    mounts: &BTreeMap<(String, String), FakeMount>,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Response {
+    let mut state = lock(&shared.state);
+    let path = parts.uri.path();
+    let namespace = parts
+        .headers
+        .get("x-vault-namespace")
+        .and_then(|v| v.to_str().ok())
+        .map(|ns| ns.trim_matches('/').to_owned())
+        .unwrap_or_default();
+    if !namespace.is_empty() && !mounts.keys().any(|(ns, _)| *ns == namespace) {
+        return json_error(StatusCode::NOT_FOUND, "namespace not found");
+    }
+    if path == "/v1/auth/token/revoke-self" {
+        let token = parts
+            .headers
+            .get("x-vault-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return if state.issued.remove(token) {
+            (
+                StatusCode::NO_CONTENT,
+                [("content-type", "application/json")],
+            )
+                .into_response()
+        } else {
+            json_error(StatusCode::FORBIDDEN, "permission denied")
+        };
+    }
+    let mount = path
+        .strip_prefix("/v1/auth/")
+        .and_then(|rest| rest.strip_suffix("/login"));
+    let Some(fake) = mount.and_then(|m| mounts.get(&(namespace.clone(), m.to_owned()))) else {
+        // Unauthenticated, to a path with no handler: OpenBao says only this.
+        return json_error(StatusCode::FORBIDDEN, "permission denied");
+    };
+    let is_json = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "failed to parse JSON input: invalid character",
+        );
+    };
+    if !is_json {
+        // OpenBao parses the body as JSON whatever its type; rollcall must still say it is JSON.
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "fake vault: login body without Content-Type: application/json",
+        );
+    }
+    let field = |name: &str| payload[name].as_str().unwrap_or("").to_owned();
+    let metadata = match fake {
+        FakeMount::AppRole {
+            role,
+            role_id,
+            secret_id,
+        } => {
+            if field("role_id").is_empty() {
+                return json_error(StatusCode::BAD_REQUEST, "missing role_id");
+            }
+            if field("secret_id").is_empty() {
+                return json_error(StatusCode::BAD_REQUEST, "missing secret_id");
+            }
+            if field("role_id") != *role_id || field("secret_id") != *secret_id {
+                return json_error(StatusCode::BAD_REQUEST, "invalid role or secret ID");
+            }
+            serde_json::json!({ "role_name": role })
+        }
+        FakeMount::Kubernetes(roles) => {
+            let role = field("role");
+            if role.is_empty() {
+                return json_error(StatusCode::BAD_REQUEST, "missing role");
+            }
+            if field("jwt").is_empty() {
+                return json_error(StatusCode::BAD_REQUEST, "missing jwt");
+            }
+            let Some(account) = roles.get(&role) else {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid role name \"{role}\""),
+                );
+            };
+            if field("jwt") != account.jwt {
+                return json_error(StatusCode::FORBIDDEN, "permission denied");
+            }
+            serde_json::json!({
+                "role": role,
+                "service_account_name": account.name,
+                "service_account_namespace": account.namespace,
+                "service_account_secret_name": "",
+                "service_account_uid": account.uid,
+            })
+        }
+        FakeMount::Jwt(roles) => {
+            let role = field("role");
+            if field("jwt").is_empty() {
+                return json_error(StatusCode::BAD_REQUEST, "missing token");
+            }
+            let Some(jwt) = roles.get(&role) else {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("role \"{role}\" could not be found"),
+                );
+            };
+            if field("jwt") != *jwt {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "error validating token: error verifying token signature: no known key successfully validated the token signature",
+                );
+            }
+            serde_json::json!({ "role": role })
+        }
+    };
+    let suffix = if namespace.is_empty() {
+        String::new()
+    } else {
+        ".Ns0001".to_owned()
+    };
+    let serial = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = format!("s.fake{serial:020}{suffix}");
+    state.issued.insert(token.clone());
+    let body = serde_json::json!({
+        "request_id": "00000000-0000-0000-0000-000000000000",
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": null,
+        "wrap_info": null,
+        "warnings": null,
+        "auth": {
+            "client_token": token,
+            "accessor": format!("fakeaccessor{serial:012}{suffix}"),
+            "policies": ["default", "rollcall"],
+            "token_policies": ["default", "rollcall"],
+            "metadata": metadata,
+            "lease_duration": 600,
+            "renewable": true,
+            "entity_id": "00000000-0000-0000-0000-000000000001",
+            "token_type": "service",
+            "orphan": true,
+            "mfa_requirement": null,
+            "num_uses": 0,
+        },
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// A month relative to a fixed "now" of tests.

@@ -103,12 +103,13 @@ pub struct Call<'a> {
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
-    /// A JSON request body, sent again as is on every retry.
-    pub body: Option<Bytes>,
     /// Overrides the client's request timeout (a slow export, say).
     pub timeout: Option<Duration>,
     pub limiter: Option<&'a RateLimiter>,
     pub classify: Option<Classifier>,
+    /// A JSON request body, sent again on each retry. It may carry credentials (a login), so
+    /// `Call` has no `Debug` and the body never reaches a log or an error.
+    pub json_body: Option<Bytes>,
 }
 
 impl<'a> Call<'a> {
@@ -118,23 +119,24 @@ impl<'a> Call<'a> {
             method: Method::GET,
             url,
             headers: HeaderMap::new(),
-            body: None,
             timeout: None,
             limiter: None,
             classify: None,
+            json_body: None,
         }
     }
 
-    /// A POST of a JSON document (a search with a filter in the body, say).
-    pub fn post_json(source: &'a str, url: Url, body: Vec<u8>) -> Self {
-        let mut call = Self::get(source, url);
-        call.method = Method::POST;
-        call.headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        call.body = Some(Bytes::from(body));
-        call
+    pub fn post(source: &'a str, url: Url) -> Self {
+        Self {
+            method: Method::POST,
+            ..Self::get(source, url)
+        }
+    }
+
+    /// Sends `body` (JSON, already serialised) with `Content-Type: application/json`.
+    pub fn json(mut self, body: Bytes) -> Self {
+        self.json_body = Some(body);
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
@@ -213,6 +215,12 @@ impl HttpClient {
 
     pub fn policy(&self) -> RetryPolicy {
         self.policy
+    }
+
+    /// The underlying client, for callers that are not API sources (the metrics push): same
+    /// TLS roots, user agent and connection pool, none of the sources' retry policy.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Sends the call, retrying transient failures; returns the first successful response.
@@ -314,11 +322,13 @@ impl HttpClient {
             .client
             .request(call.method.clone(), call.url.clone())
             .headers(call.headers.clone());
-        if let Some(body) = &call.body {
-            request = request.body(body.clone());
-        }
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);
+        }
+        if let Some(body) = &call.json_body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -550,11 +560,20 @@ fn is_certificate_problem(chain: &str) -> bool {
     lower.contains("certificate") || lower.contains("unknownissuer")
 }
 
-/// Joins a relative path onto a base URL, keeping the base's own path prefix.
+/// Joins a relative path onto a base URL, keeping the base's own path prefix. Empty segments
+/// are dropped on both sides, so whatever slashes the address ends with, exactly one `/`
+/// separates each segment: Vault 2.0 (and 1.19.16+, 1.20.10+, 1.21.5+) refuses a path with
+/// `//`. `.` and `..` never reach here: URL parsing resolves them in the base, and the paths
+/// joined on are the code's own constants and validated names.
 pub fn join_path(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
-    let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
+    let segments: Vec<&str> = base
+        .path()
+        .split('/')
+        .chain(path.split('/'))
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    url.set_path(&format!("/{}", segments.join("/")));
     url
 }
 

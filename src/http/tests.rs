@@ -155,6 +155,50 @@ fn join_path_keeps_the_base_prefix() {
     assert_eq!(join_path(&base, "v1/x").as_str(), "https://h/v1/x");
 }
 
+#[test]
+fn join_path_puts_exactly_one_slash_between_segments() {
+    for (address, joined) in [
+        ("https://h:8200", "https://h:8200/v1/auth/kubernetes/login"),
+        ("https://h:8200/", "https://h:8200/v1/auth/kubernetes/login"),
+        (
+            "https://h:8200//",
+            "https://h:8200/v1/auth/kubernetes/login",
+        ),
+        (
+            "https://h/vault",
+            "https://h/vault/v1/auth/kubernetes/login",
+        ),
+        (
+            "https://h/vault/",
+            "https://h/vault/v1/auth/kubernetes/login",
+        ),
+        (
+            "https://h//vault//",
+            "https://h/vault/v1/auth/kubernetes/login",
+        ),
+        (
+            "https://h/a/./b/../vault/",
+            "https://h/a/vault/v1/auth/kubernetes/login",
+        ),
+    ] {
+        let base = Url::parse(address).unwrap();
+        for path in [
+            "v1/auth/kubernetes/login",
+            "/v1/auth/kubernetes/login",
+            "v1//auth/kubernetes/login/",
+        ] {
+            let url = join_path(&base, path);
+            assert_eq!(url.as_str(), joined, "{address} + {path}");
+            let after_scheme = &url.as_str()["https://".len()..];
+            assert!(!after_scheme.contains("//"), "{url}");
+            assert!(
+                !url.path().contains("/./") && !url.path().contains("/../"),
+                "{url}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_429_is_counted_on_the_shared_limiter_and_pauses_it() {
     let (router, hits) = scripted(vec![(429, "{\"code\":\"rate_limited\"}", Some("0"))]);

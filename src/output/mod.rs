@@ -97,6 +97,7 @@ pub struct Output {
     location: String,
     key_template: String,
     manifest_template: String,
+    summary_template: String,
     values: KeyValues,
     part_size: usize,
 }
@@ -153,6 +154,7 @@ impl Output {
             location: url,
             key_template: spec.key_template.clone(),
             manifest_template: spec.manifest_template.clone(),
+            summary_template: spec.summary_template.clone(),
             values,
             part_size: DEFAULT_PART_SIZE,
         })
@@ -171,6 +173,7 @@ impl Output {
             location: location.to_owned(),
             key_template: spec.key_template.clone(),
             manifest_template: spec.manifest_template.clone(),
+            summary_template: spec.summary_template.clone(),
             values,
             part_size: DEFAULT_PART_SIZE,
         }
@@ -198,6 +201,14 @@ impl Output {
 
     pub fn manifest_key(&self) -> String {
         self.render(&self.manifest_template, "", "manifest")
+    }
+
+    /// Key of the run summary in the format `extension` (`html`, `md`).
+    pub fn summary_key(&self, extension: &str) -> String {
+        format!(
+            "{}.{extension}",
+            self.render(&self.summary_template, "", "summary")
+        )
     }
 
     fn render(&self, template: &str, source: &str, report: &str) -> String {
@@ -462,6 +473,10 @@ mod tests {
             "nightly/2026-11-22/r1/vault-forecast.csv"
         );
         assert_eq!(out.manifest_key(), "nightly/2026-11-22/r1/manifest.json");
+        assert_eq!(
+            out.summary_key("html"),
+            "nightly/2026-11-22/r1/summary.html"
+        );
     }
 
     #[tokio::test]

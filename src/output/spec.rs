@@ -23,6 +23,10 @@ pub struct OutputSpec {
     /// Object key of the run manifest, relative to the URL's prefix.
     #[serde(default = "default_manifest_template")]
     pub manifest_template: String,
+    /// Object key of the run summary without extension, relative to the URL's prefix; the run
+    /// writes it with `.html` and with `.md`.
+    #[serde(default = "default_summary_template")]
+    pub summary_template: String,
 }
 
 impl Default for OutputSpec {
@@ -32,6 +36,7 @@ impl Default for OutputSpec {
             options: S3Options::default(),
             key_template: default_key_template(),
             manifest_template: default_manifest_template(),
+            summary_template: default_summary_template(),
         }
     }
 }
@@ -42,6 +47,10 @@ fn default_key_template() -> String {
 
 fn default_manifest_template() -> String {
     "{job}/{date}/{run_id}/manifest.json".to_owned()
+}
+
+fn default_summary_template() -> String {
+    "{job}/{date}/{run_id}/summary".to_owned()
 }
 
 /// Options for S3-compatible storage.
@@ -83,6 +92,19 @@ impl OutputSpec {
             problems.add(
                 &at.key("manifest_template"),
                 "cannot use `{report}` or `{source}`: one manifest covers the whole run",
+            );
+        }
+        check_template(
+            problems,
+            &at.key("summary_template"),
+            &self.summary_template,
+            &[],
+        );
+        if self.summary_template.contains("{report}") || self.summary_template.contains("{source}")
+        {
+            problems.add(
+                &at.key("summary_template"),
+                "cannot use `{report}` or `{source}`: one summary covers the whole run",
             );
         }
         if let Some(url) = &self.url

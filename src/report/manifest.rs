@@ -22,6 +22,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 3] = [RunStatus::Succeeded, RunStatus::Partial, RunStatus::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
@@ -40,6 +42,22 @@ pub enum SourceStatus {
     Incomplete,
     /// Nothing of the source is visible.
     Failed,
+}
+
+impl SourceStatus {
+    pub const ALL: [SourceStatus; 3] = [
+        SourceStatus::Succeeded,
+        SourceStatus::Incomplete,
+        SourceStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Succeeded => "succeeded",
+            SourceStatus::Incomplete => "incomplete",
+            SourceStatus::Failed => "failed",
+        }
+    }
 }
 
 /// The time range a source's data covers.
@@ -68,7 +86,20 @@ pub struct Manifest {
     pub output: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+    /// Keys of the run summary (`summary.html`, `summary.md`), when it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryKeys>,
+    /// Facts about the run itself a consumer may want (`summary`, `metrics_push`: what failed).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub findings: BTreeMap<String, serde_json::Value>,
     pub sources: Vec<SourceEntry>,
+}
+
+/// Where the run summary was written, relative to the output's prefix.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SummaryKeys {
+    pub html: String,
+    pub md: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -5,6 +5,7 @@
 //! header row. Column contracts are documented in `docs/reports.md`.
 
 pub mod manifest;
+pub mod summary;
 
 use crate::output::{ObjectWriter, OutputError};
 use serde::Serialize;

@@ -19,6 +19,7 @@ use crate::config::{ConfigError, Environment, KeyPath, Problems};
 use crate::http::{HttpClient, HttpSpec};
 use crate::output::Output;
 use crate::report::manifest::Window;
+use crate::report::summary::SourceFacts;
 use crate::report::{CsvReport, ReportError};
 use crate::time::RunClock;
 use serde::Serialize;
@@ -51,13 +52,15 @@ pub trait SourceKind: DeserializeOwned + Debug {
     fn plan(&self, common: &CommonSpec, clock: &RunClock) -> Plan;
 
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
-    /// failure here is a configuration error (exit 2).
+    /// failure here is a configuration error (exit 2). `logins` is the run's cache of Vault
+    /// logins (only Vault sources log in).
     fn prepare(
         &self,
         common: &CommonSpec,
         env: &Environment,
         shared: &HttpClient,
         http: &HttpSpec,
+        logins: &vault::Logins,
     ) -> Result<Self::Source, ConfigError>;
 }
 
@@ -132,10 +135,11 @@ macro_rules! source_kinds {
                 env: &Environment,
                 shared: &HttpClient,
                 http: &HttpSpec,
+                logins: &vault::Logins,
             ) -> Result<Source, ConfigError> {
                 match self {
                     $(Self::$variant(spec) => {
-                        spec.prepare(common, env, shared, http).map(Source::$variant)
+                        spec.prepare(common, env, shared, http, logins).map(Source::$variant)
                     }),+
                 }
             }
@@ -229,14 +233,16 @@ impl SourceSpec {
     }
 
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
-    /// failure here is a configuration error (exit 2).
+    /// failure here is a configuration error (exit 2). Vault logins are registered in `logins`,
+    /// the run's, and made when a source first needs the token.
     pub fn prepare(
         &self,
         env: &Environment,
         shared: &HttpClient,
         http: &HttpSpec,
+        logins: &vault::Logins,
     ) -> Result<Source, ConfigError> {
-        self.kind.prepare(&self.common, env, shared, http)
+        self.kind.prepare(&self.common, env, shared, http, logins)
     }
 }
 
@@ -315,11 +321,13 @@ impl SourceContext {
     }
 }
 
-/// A source's result: its reports (not yet visible) and findings for the manifest.
+/// A source's result: its reports (not yet visible), findings for the manifest, and what the
+/// run summary and the metrics show of it.
 #[derive(Debug, Default)]
 pub struct SourceOutput {
     pub reports: Vec<CsvReport>,
     pub findings: serde_json::Map<String, serde_json::Value>,
+    pub facts: SourceFacts,
     /// Set when the API would not give every row: what is missing, in words. The reports are
     /// still written, and the source is `incomplete`, never `succeeded`.
     pub missing: Option<String>,
@@ -337,8 +345,15 @@ impl SourceOutput {
         Self {
             reports,
             findings,
+            facts: SourceFacts::default(),
             missing: None,
         }
+    }
+
+    /// Adds what the summary and the metrics show, gathered while the reports were written.
+    pub fn with_facts(mut self, facts: SourceFacts) -> Self {
+        self.facts = facts;
+        self
     }
 
     /// Marks the output incomplete: `missing` says, in words, what the reports lack.

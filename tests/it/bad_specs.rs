@@ -70,6 +70,51 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             Some(9),
         ),
         (
+            "unknown Vault login method",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    auth:\n      method: ldap",
+            )),
+            "unknown variant `ldap`",
+            Some(10),
+        ),
+        (
+            "a key of another login method",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    auth:\n      method: token\n      role: rollcall",
+            )),
+            "unknown field `role`",
+            Some(9),
+        ),
+        (
+            "jwt login without its token file",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    auth:\n      method: jwt\n      role: r",
+            )),
+            "missing field `token_file`",
+            Some(9),
+        ),
+        (
+            "auth mount that leaves auth/",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    auth:\n      method: kubernetes\n      role: r\n      mount: ../sys",
+            )),
+            "is not an auth mount path",
+            Some(12),
+        ),
+        (
+            "approle variable that is not a name",
+            s(with(
+                "    months: 12",
+                "    months: 12\n    auth:\n      method: approle\n      role_id_env: 1ROLE\n      secret_id_env: SID",
+            )),
+            "not an environment variable name",
+            Some(11),
+        ),
+        (
             "months as text",
             s(with("months: 12", "months: twelve")),
             "invalid type",
@@ -151,6 +196,37 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             s(format!("{GOOD}source_timeout: fast\n")),
             "not a duration",
             Some(9),
+        ),
+        (
+            "metrics push to a non-URL",
+            s(format!("{GOOD}metrics:\n  pushgateway: pushgateway:9091\n")),
+            "has scheme `pushgateway`; use http or https",
+            Some(10),
+        ),
+        (
+            "metrics push timeout too long",
+            s(format!(
+                "{GOOD}metrics:\n  pushgateway: http://pushgateway:9091\n  timeout: 10m\n"
+            )),
+            "must be between 1ms and 60s",
+            Some(11),
+        ),
+        (
+            "unknown metrics key",
+            s(format!(
+                "{GOOD}metrics:\n  pushgateway: http://pg:9091\n  job: x\n"
+            )),
+            "unknown field `job`",
+            Some(11),
+        ),
+        (
+            "summary template naming a source",
+            s(with(
+                "  url: ./reports",
+                "  url: ./reports\n  summary_template: \"{job}/{source}/summary\"",
+            )),
+            "one summary covers the whole run",
+            Some(4),
         ),
         (
             "bare number duration",

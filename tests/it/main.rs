@@ -12,6 +12,8 @@ mod launchdarkly;
 mod output_faults;
 mod s3;
 mod secrets;
+mod summary;
 mod tls;
 mod vault;
+mod vault_auth;
 mod vision_one;

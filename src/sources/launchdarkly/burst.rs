@@ -23,6 +23,7 @@ use super::entry::{Entry, LIMIT};
 use super::{Pager, rfc3339_ms};
 use crate::http::{BodyError, Call, HttpError, read_json, snippet};
 use crate::sources::SourceError;
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
@@ -557,7 +558,8 @@ impl Pager {
     fn post(&self, url: reqwest::Url, statements: &[Statement]) -> Call<'_> {
         // Serialising plain strings cannot fail.
         let body = serde_json::to_vec(statements).unwrap_or_default();
-        Call::post_json(&self.name, url, body)
+        Call::post(&self.name, url)
+            .json(Bytes::from(body))
             .header("authorization", self.token.clone())
             .header("ld-api-version", HeaderValue::from_static(API_VERSION))
             .header("accept", HeaderValue::from_static("application/json"))

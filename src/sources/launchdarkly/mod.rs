@@ -21,12 +21,14 @@ mod merge;
 mod paging;
 mod schedule;
 mod spec;
+mod tally;
 
 pub use api::{API_VERSION, DEFAULT_BASE_URL};
 pub use entry::{COLUMNS, LIMIT};
 pub use spec::{LaunchDarklySpec, parse_instant};
 
 use crate::http::{Call, HttpClient, RateLimiter, snippet};
+use crate::report::summary::{Completeness, KindDetails, SourceFacts};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use chrono::{DateTime, SecondsFormat};
 use entry::Entry;
@@ -40,6 +42,7 @@ use spec::WindowSpec;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tally::Tally;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -159,12 +162,18 @@ impl Fetch for LaunchDarklySource {
         }
         drop(tx);
         let mut writer = OrderedWriter::new(report, &pager.schedule);
+        let mut tally = Tally::default();
         let mut ticker = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(msg) => writer.accept(msg).await?,
+                    Some(msg) => {
+                        if let Msg::Rows { rows, .. } = &msg {
+                            tally.add(rows);
+                        }
+                        writer.accept(msg).await?
+                    }
                     None => break,
                 },
                 Some(joined) = workers.join_next() => worker_result(joined)?,
@@ -188,7 +197,25 @@ impl Fetch for LaunchDarklySource {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Fetched the audit log."
         );
-        Ok(SourceOutput::new(vec![report], &findings).incomplete(missing))
+        // Missing counts are exact only when every short millisecond was counted.
+        let completeness = match &missing {
+            Some(_) if findings.bursts.milliseconds_missing_unknown == 0 => Completeness::Missing {
+                entries: findings.bursts.missing_entries,
+            },
+            Some(reason) => Completeness::Unknown {
+                reason: reason.clone(),
+            },
+            None => Completeness::Complete,
+        };
+        let details = tally.details(report.rows(), completeness);
+        let traffic = pager.limiter.stats();
+        Ok(SourceOutput::new(vec![report], &findings)
+            .with_facts(SourceFacts {
+                details: Some(KindDetails::LaunchDarkly(details)),
+                requests: Some(traffic.requests),
+                rate_limited: Some(traffic.rate_limited),
+            })
+            .incomplete(missing))
     }
 }
 

@@ -6,6 +6,7 @@ use crate::config::duration::deserialize_optional_duration;
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{HttpClient, HttpSpec, join_path};
 use crate::report::manifest::Window;
+use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::RunClock;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -185,6 +186,7 @@ impl SourceKind for LaunchDarklySpec {
         env: &Environment,
         shared: &HttpClient,
         _http: &HttpSpec,
+        _logins: &Logins,
     ) -> Result<LaunchDarklySource, ConfigError> {
         let fail = |message: String| ConfigError::Source {
             source_name: common.name.clone(),
@@ -333,7 +335,10 @@ mod tests {
         let s = spec("    token_env: LD_TOKEN\n").unwrap();
         let shared = HttpClient::new(&HttpSpec::default(), None).unwrap();
         let env = Environment::from_pairs([("LD_TOKEN", "api-0123-secret-value")]);
-        let source = prepared(s.prepare(&env, &shared, &HttpSpec::default()).unwrap());
+        let source = prepared(
+            s.prepare(&env, &shared, &HttpSpec::default(), &Logins::default())
+                .unwrap(),
+        );
         assert_eq!(
             source.url.as_str(),
             "https://app.launchdarkly.com/api/v2/auditlog"
@@ -342,14 +347,19 @@ mod tests {
         assert!(!format!("{source:?}").contains("secret-value"));
 
         let err = s
-            .prepare(&Environment::default(), &shared, &HttpSpec::default())
+            .prepare(
+                &Environment::default(),
+                &shared,
+                &HttpSpec::default(),
+                &Logins::default(),
+            )
             .unwrap_err()
             .to_string();
         assert!(err.contains("LD_TOKEN_FILE"), "{err}");
 
         let env = Environment::from_pairs([("LD_TOKEN", "Bearer api-0123-secret-value")]);
         let err = s
-            .prepare(&env, &shared, &HttpSpec::default())
+            .prepare(&env, &shared, &HttpSpec::default(), &Logins::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -359,7 +369,10 @@ mod tests {
 
         let eu = spec("    base_url: https://app.eu.launchdarkly.com/\n").unwrap();
         let env = Environment::from_pairs([("LD_API_TOKEN", "api-x")]);
-        let source = prepared(eu.prepare(&env, &shared, &HttpSpec::default()).unwrap());
+        let source = prepared(
+            eu.prepare(&env, &shared, &HttpSpec::default(), &Logins::default())
+                .unwrap(),
+        );
         assert_eq!(
             source.url.as_str(),
             "https://app.eu.launchdarkly.com/api/v2/auditlog"

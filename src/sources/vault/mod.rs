@@ -16,25 +16,32 @@
 //!   `roll_off_months` (a spec error otherwise), and the billing-period view the whole period.
 
 mod api;
+pub mod auth;
 mod clients;
 mod export;
 mod spec;
 
+pub use auth::Logins;
 pub use export::ExportParser;
 pub use spec::VaultSpec;
 
 use crate::config::Secret;
 use crate::http::{Call, HttpClient, HttpError, join_path, read_json, snippet};
 use crate::report::CsvReport;
+use crate::report::summary::{
+    self, Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
+};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
 use api::{CONFIG_PATH, COUNTS_PATH, ConfigAnswer, CountsAnswer, parse_time};
+use auth::Session;
 use chrono::{DateTime, Datelike, Utc};
 use clients::{Clients, billing_period, counted_now, forecast};
 use export::SlotWait;
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A counts or config answer is a few KiB per namespace.
@@ -158,6 +165,24 @@ pub struct BillingPeriod {
     pub months_over_licence: Vec<String>,
 }
 
+/// Where a source's Vault token comes from.
+#[derive(Debug)]
+enum VaultToken {
+    /// The token of `token_env`; never revoked, it is not the run's.
+    Static(Secret),
+    /// A login of the run, shared with the sources that ask for the same one.
+    Login(Arc<Session>),
+}
+
+impl VaultToken {
+    async fn get(&self, source: &str) -> Result<Secret, SourceError> {
+        match self {
+            VaultToken::Static(token) => Ok(token.clone()),
+            VaultToken::Login(session) => session.token(source).await,
+        }
+    }
+}
+
 /// A Vault source ready to run.
 pub struct VaultSource {
     name: String,
@@ -165,7 +190,7 @@ pub struct VaultSource {
     export_slot: String,
     address: Url,
     namespace: Option<String>,
-    token: Secret,
+    token: VaultToken,
     token_env: String,
     http: HttpClient,
     months: u32,
@@ -222,16 +247,19 @@ impl Fetch for VaultSource {
 }
 
 impl VaultSource {
-    fn token(&self) -> Result<reqwest::header::HeaderValue, SourceError> {
+    /// The token as a header; a login's is made (once per run) on first use.
+    async fn token(&self) -> Result<reqwest::header::HeaderValue, SourceError> {
         self.token
+            .get(&self.name)
+            .await?
             .header_value("")
             .map_err(SourceError::Credentials)
     }
 
     /// A GET with the token, and the namespace when `namespaced`.
-    fn call(&self, url: Url, namespaced: bool) -> Result<Call<'_>, SourceError> {
+    async fn call(&self, url: Url, namespaced: bool) -> Result<Call<'_>, SourceError> {
         let mut call = Call::get(&self.name, url)
-            .header("x-vault-token", self.token()?)
+            .header("x-vault-token", self.token().await?)
             .timeout(self.request_timeout);
         if namespaced && let Some(ns) = &self.namespace {
             let value = reqwest::header::HeaderValue::from_str(ns).map_err(|_| {
@@ -291,7 +319,7 @@ impl VaultSource {
             .append_pair("start_time", &rfc3339_seconds(month.start()))
             .append_pair("end_time", &rfc3339_seconds(month.end()))
             .append_pair("format", "json");
-        let call = self.call(url, true)?.classify(api::classify_export);
+        let call = self.call(url, true).await?.classify(api::classify_export);
         Ok(self
             .http
             .fetch(&call, |response| {
@@ -302,6 +330,20 @@ impl VaultSource {
 
     /// What a failed export means, in the user's terms.
     fn export_error(&self, month: Month, error: HttpError) -> SourceError {
+        // A login's token is not a variable's: say what to fix on the role. A static token
+        // goes the common way below.
+        if let (HttpError::Status { status, body, .. }, VaultToken::Login(session)) =
+            (&error, &self.token)
+            && (*status == StatusCode::FORBIDDEN || *status == StatusCode::UNAUTHORIZED)
+        {
+            return SourceError::Credentials(format!(
+                "Vault refused the export of {month} (GET /{}: HTTP {status}, {}) to the token of the {}. The role's policies need `read` and `sudo` on sys/internal/counters/activity/export{}; a token whose TTL ran out during the run is refused too (give the role a token_ttl longer than the run)",
+                api::EXPORT_PATH,
+                snippet(body),
+                session.describe(),
+                self.namespace_note(),
+            ));
+        }
         SourceError::from_http(
             error,
             snippet,
@@ -311,10 +353,7 @@ impl VaultSource {
                 token_env: &self.token_env,
                 needs: format!(
                     "the token needs `read` and `sudo` on sys/internal/counters/activity/export{}, and must be valid and unexpired",
-                    self.namespace
-                        .as_ref()
-                        .map(|ns| format!(" in namespace {ns}"))
-                        .unwrap_or_default()
+                    self.namespace_note()
                 ),
             },
             |e| match e.status() {
@@ -355,7 +394,7 @@ impl VaultSource {
         url.query_pairs_mut()
             .append_pair("start_time", &rfc3339_seconds(month.start()))
             .append_pair("end_time", &rfc3339_seconds(month.end()));
-        let call = self.call(url, true)?;
+        let call = self.call(url, true).await?;
         let answer = self
             .http
             .fetch(&call, |response| async move {
@@ -436,7 +475,9 @@ impl VaultSource {
     /// Start of the current billing period: `billing_start_timestamp` from
     /// `sys/internal/counters/config` (a root-namespace path, asked without the namespace).
     async fn billing_start(&self) -> Result<DateTime<Utc>, SourceError> {
-        let call = self.call(join_path(&self.address, CONFIG_PATH), false)?;
+        let call = self
+            .call(join_path(&self.address, CONFIG_PATH), false)
+            .await?;
         let answer = self
             .http
             .fetch(&call, |r| {
@@ -468,6 +509,14 @@ impl VaultSource {
         }
     }
 
+    /// ` in namespace NS` when the source has one.
+    fn namespace_note(&self) -> String {
+        self.namespace
+            .as_ref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default()
+    }
+
     async fn write_reports(
         &self,
         ctx: &SourceContext,
@@ -478,8 +527,12 @@ impl VaultSource {
     ) -> Result<SourceOutput, SourceError> {
         let schedule = clients.by_roll_off(self.roll_off_months);
         let mut report = ctx.report("", CLIENT_COLUMNS)?;
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_namespace: BTreeMap<&str, u64> = BTreeMap::new();
         for row in &schedule {
             let c = row.client;
+            *by_type.entry(&c.client_type).or_default() += 1;
+            *by_namespace.entry(&c.namespace_path).or_default() += 1;
             report
                 .write_row([
                     row.id,
@@ -498,10 +551,16 @@ impl VaultSource {
 
         let mut forecast_report = ctx.report("-forecast", FORECAST_COLUMNS)?;
         let mut over = Vec::new();
+        let mut trailing_window = Vec::new();
         for month in forecast(&schedule, current, self.licensed_clients) {
             if month.over_licence == Some(true) {
                 over.push(month.month.to_string());
             }
+            trailing_window.push(MonthCount {
+                month: month.month.to_string(),
+                counted: month.counted,
+                rolling_off: month.rolling_off,
+            });
             forecast_report
                 .write_row([
                     month.month.to_string(),
@@ -519,13 +578,14 @@ impl VaultSource {
         }
 
         let mut reports = vec![report, forecast_report];
-        let billing_period = match billing_start {
+        let (billing_period, summary_period) = match billing_start {
             Some(start) => {
-                let (billing, period) = self.write_billing(ctx, current, &clients, start).await?;
+                let (billing, period, summary_period) =
+                    self.write_billing(ctx, current, &clients, start).await?;
                 reports.push(billing);
-                Some(period)
+                (Some(period), Some(summary_period))
             }
-            None => None,
+            None => (None, None),
         };
         let months_unchecked: Vec<String> = checks
             .iter()
@@ -543,7 +603,34 @@ impl VaultSource {
             month_checks: checks,
             billing_period,
         };
-        Ok(SourceOutput::new(reports, &findings))
+        // Vault leaves these empty for the root namespace and for some record shapes.
+        let counts = |map: BTreeMap<&str, u64>, empty: &str| -> Vec<Count> {
+            map.into_iter()
+                .map(|(label, count)| Count {
+                    label: if label.is_empty() {
+                        empty.into()
+                    } else {
+                        label.into()
+                    },
+                    count,
+                })
+                .collect()
+        };
+        let details = VaultDetails {
+            licensed_clients: self.licensed_clients,
+            clients: findings.clients,
+            trailing_window,
+            billing_period: summary_period,
+            by_type: top_counts(counts(by_type, "(none)"), usize::MAX),
+            by_namespace: counts(by_namespace, "root"),
+        };
+        Ok(
+            SourceOutput::new(reports, &findings).with_facts(SourceFacts {
+                details: Some(KindDetails::Vault(details)),
+                requests: None,
+                rate_limited: None,
+            }),
+        )
     }
 
     /// The billing-period view: a client active in any month of the period counts for the
@@ -557,7 +644,7 @@ impl VaultSource {
         current: Month,
         clients: &Clients,
         billing_start: DateTime<Utc>,
-    ) -> Result<(CsvReport, BillingPeriod), SourceError> {
+    ) -> Result<(CsvReport, BillingPeriod, summary::BillingPeriod), SourceError> {
         let now = ctx.clock.now();
         let (start, next) = billing_period(billing_start, now).ok_or_else(|| {
             SourceError::Data(format!(
@@ -620,6 +707,12 @@ impl VaultSource {
             over_licence: self.licensed_clients.map(|l| counted > l),
             months_over_licence: over,
         };
-        Ok((report, period))
+        let summary_period = summary::BillingPeriod {
+            period_start: start,
+            next_period_start: next,
+            counted_in_period: counted,
+            rolling_off_at_next_start: counted,
+        };
+        Ok((report, period, summary_period))
     }
 }

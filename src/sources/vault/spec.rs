@@ -1,6 +1,7 @@
 //! `kind: vault_client_activity`: its settings, their checks, the plan, and preparing a source.
 
-use super::VaultSource;
+use super::auth::{AuthSpec, Logins};
+use super::{VaultSource, VaultToken};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{HttpClient, HttpSpec};
 use crate::report::manifest::Window;
@@ -39,6 +40,10 @@ pub struct VaultSpec {
     /// `sys/internal/counters/config` in the root namespace.
     #[serde(default)]
     pub billing_forecast: bool,
+    /// How to log in: `method: token` (the default: the token of `token_env`), `kubernetes`,
+    /// `jwt` or `approle`. A login is made once per run and its token revoked at the end.
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
 }
 
 fn twelve() -> u32 {
@@ -77,6 +82,9 @@ impl SourceKind for VaultSpec {
         {
             problems.add(&at.key("address"), message);
         }
+        if let Some(auth) = &self.auth {
+            auth.validate(&at.key("auth"), problems);
+        }
     }
 
     fn plan(&self, _common: &CommonSpec, clock: &RunClock) -> Plan {
@@ -106,6 +114,7 @@ impl SourceKind for VaultSpec {
         env: &Environment,
         shared: &HttpClient,
         http: &HttpSpec,
+        logins: &Logins,
     ) -> Result<VaultSource, ConfigError> {
         let fail = |message: String| ConfigError::Source {
             source_name: common.name.clone(),
@@ -134,10 +143,22 @@ impl SourceKind for VaultSpec {
             .or_else(|| env.get("VAULT_NAMESPACE").map(str::to_owned))
             .map(|ns| ns.trim_matches('/').to_owned())
             .filter(|ns| !ns.is_empty());
-        let token = env.secret(&common.name, &common.token_env)?;
-        token
-            .header_value("")
-            .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
+        let login = match &self.auth {
+            Some(auth) => auth.prepare(&common.name, env, namespace.as_deref())?,
+            None => None,
+        };
+        let token = match login {
+            Some(login) => {
+                VaultToken::Login(logins.session(&address, ca.as_deref(), &client, login))
+            }
+            None => {
+                let token = env.secret(&common.name, &common.token_env)?;
+                token
+                    .header_value("")
+                    .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
+                VaultToken::Static(token)
+            }
+        };
         Ok(VaultSource {
             name: common.name.clone(),
             // One export at a time per node: the address names the node (or its load balancer).

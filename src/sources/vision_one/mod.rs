@@ -14,7 +14,11 @@ mod spec;
 pub use spec::{RateLimitSpec, Region, VisionOneSpec};
 
 use crate::config::Secret;
-use crate::http::{HttpClient, RateLimiter, join_path};
+use crate::http::{HttpClient, LimiterStats, RateLimiter, join_path};
+use crate::report::summary::{
+    AccountToRemove, DecisionCount, KindDetails, LISTED_ACCOUNTS, RoleDecisions, SourceFacts,
+    VisionOneDetails,
+};
 use crate::sources::{Fetch, SourceContext, SourceError, SourceOutput};
 use crate::time::rfc3339_seconds;
 use api::{ACCOUNTS_PATH, AUDIT_PATH, Account, AuditEntry, LOGON_FILTER, PAGE_SIZE};
@@ -132,7 +136,7 @@ impl Fetch for VisionOneSource {
             rate_limit_pauses = stats.pauses,
             "Fetched accounts and logons."
         );
-        self.write_reports(ctx, now, &accounts, &logons, stats.requests, stats.pauses)
+        self.write_reports(ctx, now, &accounts, &logons, &stats)
             .await
     }
 }
@@ -144,8 +148,7 @@ impl VisionOneSource {
         now: DateTime<Utc>,
         accounts: &[Account],
         logons: &Logons,
-        requests: u64,
-        rate_limit_pauses: u64,
+        traffic: &LimiterStats,
     ) -> Result<SourceOutput, SourceError> {
         let cutoff = cutoff(now, self.inactive_days);
         let (latest, unmatched) = attribute(accounts, &logons.latest);
@@ -153,9 +156,31 @@ impl VisionOneSource {
         let mut detail = ctx.report("-accounts", ACCOUNT_COLUMNS)?;
         let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
         let (mut keep, mut remove, mut skip) = (0u64, 0u64, 0u64);
+        let mut by_reason: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
+        let mut by_role: BTreeMap<&str, RoleDecisions> = BTreeMap::new();
+        let mut to_remove = Vec::new();
         for (account, last) in accounts.iter().zip(&latest) {
             let (decision, reason) = decide(account, last.map(|(t, _)| t), cutoff);
             *counts.entry(reason).or_default() += 1;
+            *by_reason.entry((decision.as_str(), reason)).or_default() += 1;
+            let role = account.role.as_deref().unwrap_or("(no role)");
+            let per_role = by_role.entry(role).or_insert_with(|| RoleDecisions {
+                role: role.to_owned(),
+                ..RoleDecisions::default()
+            });
+            match decision {
+                Decision::Keep => per_role.keep += 1,
+                Decision::Remove => per_role.remove += 1,
+                Decision::Skip => per_role.skip += 1,
+            }
+            if decision == Decision::Remove && to_remove.len() < LISTED_ACCOUNTS {
+                to_remove.push(AccountToRemove {
+                    email: account.email.clone().unwrap_or_else(|| "Unknown".into()),
+                    role: role.to_owned(),
+                    last_logon: last.map(|(t, _)| rfc3339_seconds(t)),
+                    reason: reason.to_owned(),
+                });
+            }
             match decision {
                 Decision::Keep => keep += 1,
                 Decision::Remove => remove += 1,
@@ -205,10 +230,30 @@ impl VisionOneSource {
             unsuccessful_logons_ignored: logons.unsuccessful_ignored,
             other_entries_ignored: logons.other_ignored + logons.anonymous,
             unmatched_logon_identities: unmatched,
-            requests,
-            rate_limit_pauses,
+            requests: traffic.requests,
+            rate_limit_pauses: traffic.pauses,
         };
-        Ok(SourceOutput::new(vec![cleanup, detail], &findings))
+        let details = VisionOneDetails {
+            accounts: findings.accounts,
+            by_reason: by_reason
+                .into_iter()
+                .map(|((decision, reason), count)| DecisionCount {
+                    decision: decision.to_owned(),
+                    reason: reason.to_owned(),
+                    count,
+                })
+                .collect(),
+            by_role: by_role.into_values().collect(),
+            to_remove,
+            to_remove_total: remove,
+        };
+        Ok(
+            SourceOutput::new(vec![cleanup, detail], &findings).with_facts(SourceFacts {
+                details: Some(KindDetails::VisionOne(details)),
+                requests: Some(traffic.requests),
+                rate_limited: Some(traffic.rate_limited),
+            }),
+        )
     }
 }
 

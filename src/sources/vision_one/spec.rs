@@ -7,6 +7,7 @@ use crate::config::duration::{deserialize_duration, deserialize_optional_duratio
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{Budget, HttpClient, HttpSpec, RateLimiter};
 use crate::report::manifest::Window;
+use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{RunClock, rfc3339_seconds};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -196,6 +197,7 @@ impl SourceKind for VisionOneSpec {
         env: &Environment,
         shared: &HttpClient,
         _http: &HttpSpec,
+        _logins: &Logins,
     ) -> Result<VisionOneSource, ConfigError> {
         let fail = |message: String| ConfigError::Source {
             source_name: common.name.clone(),

@@ -1,7 +1,10 @@
 //! Helpers of the integration tests: the binary driver and the shared source test matrix. The
 //! fake APIs themselves are the `rollcall-fakes` crate.
 
+pub mod chromium;
 pub mod driver;
 pub mod matrix;
+pub mod openbao;
+pub mod pushgateway;
 
 pub use driver::*;

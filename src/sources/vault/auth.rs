@@ -1,0 +1,918 @@
+//! How a Vault source gets its token: the static token of `token_env` (the default), or a login
+//! with the pod's service account (`kubernetes`), a JWT from a file (`jwt`) or an AppRole.
+//!
+//! A login is made once per run for every source that shares the address, the namespace and
+//! the login itself ([`Logins`], owned by the run), at the first request that needs it, and the
+//! token it yields is revoked when the run ends. The token, the JWT, the role ID and the secret
+//! ID are secrets: they never reach a log, an error or `Debug`.
+//!
+//! API facts (observed against OpenBao 2.7.2, shared with Vault): `POST /v1/auth/<mount>/login`
+//! answers `auth.client_token`; an unknown role is a 400 (`role "x" could not be found` for jwt,
+//! `invalid role name "x"` for kubernetes), a wrong audience or an unbound service account a
+//! 403, a bad JWT signature a 400, a wrong AppRole secret a 400 `invalid role or secret ID`; an
+//! unauthenticated request to a mount that does not exist is a 403 `permission denied`.
+
+use crate::config::{ConfigError, Environment, KeyPath, Problems, Secret, check_env_name};
+use crate::http::{Call, HttpClient, HttpError, join_path, read_json, snippet};
+use crate::sources::SourceError;
+use reqwest::header::HeaderValue;
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Where Kubernetes mounts a pod's service-account token.
+pub const DEFAULT_SERVICE_ACCOUNT_TOKEN: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// A login answer is a small JSON document.
+const LOGIN_BODY_LIMIT: usize = 1024 * 1024;
+/// Time one login or revoke request may take.
+const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time all revocations together may take at the end of a run (a pod being stopped has about
+/// 30 s before it is killed).
+const REVOKE_ALL_TIMEOUT: Duration = Duration::from_secs(15);
+const REVOKE_SELF_PATH: &str = "v1/auth/token/revoke-self";
+
+/// `auth:` of a Vault source: how rollcall logs in. Without it, the token of `token_env` is used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthSpec {
+    /// The static token of `token_env` (or its `_FILE`), as without `auth`.
+    Token {},
+    /// The pod's service-account token, checked by Vault with the cluster's TokenReview API.
+    Kubernetes {
+        /// The Vault role to log in as (`auth/<mount>/role/<role>`).
+        role: String,
+        /// Where the Kubernetes auth method is mounted. Default `kubernetes`.
+        #[serde(default = "default_kubernetes_mount")]
+        mount: String,
+        /// The service-account token, read again at each login (Kubernetes rotates projected
+        /// tokens). Default: the standard `/var/run/secrets/kubernetes.io/serviceaccount/token`.
+        #[serde(default = "default_service_account_token")]
+        token_file: PathBuf,
+        /// Namespace the auth method is mounted in. Default: the source's `namespace`.
+        #[serde(default)]
+        namespace: Option<String>,
+    },
+    /// A JWT from a file (a projected service-account token, a CI identity token...), checked
+    /// by Vault against the mount's keys.
+    Jwt {
+        /// The Vault role to log in as (`auth/<mount>/role/<role>`).
+        role: String,
+        /// Where the JWT auth method is mounted. Default `jwt`.
+        #[serde(default = "default_jwt_mount")]
+        mount: String,
+        /// The file holding the JWT, read again at each login.
+        token_file: PathBuf,
+        /// Namespace the auth method is mounted in. Default: the source's `namespace`.
+        #[serde(default)]
+        namespace: Option<String>,
+    },
+    /// An AppRole: a role ID and a secret ID, each from a variable or its `_FILE`.
+    Approle {
+        /// The variable holding the role ID (or `<it>_FILE` naming a file).
+        role_id_env: String,
+        /// The variable holding the secret ID (or `<it>_FILE` naming a file).
+        secret_id_env: String,
+        /// Where the AppRole auth method is mounted. Default `approle`.
+        #[serde(default = "default_approle_mount")]
+        mount: String,
+        /// Namespace the auth method is mounted in. Default: the source's `namespace`.
+        #[serde(default)]
+        namespace: Option<String>,
+    },
+}
+
+fn default_kubernetes_mount() -> String {
+    "kubernetes".to_owned()
+}
+fn default_jwt_mount() -> String {
+    "jwt".to_owned()
+}
+fn default_approle_mount() -> String {
+    "approle".to_owned()
+}
+fn default_service_account_token() -> PathBuf {
+    PathBuf::from(DEFAULT_SERVICE_ACCOUNT_TOKEN)
+}
+
+impl AuthSpec {
+    /// Checks what can be checked without the environment; `at` is the `auth` key.
+    pub fn validate(&self, at: &KeyPath, problems: &mut Problems<'_>) {
+        match self {
+            AuthSpec::Token {} => {}
+            AuthSpec::Kubernetes {
+                role,
+                mount,
+                token_file,
+                ..
+            }
+            | AuthSpec::Jwt {
+                role,
+                mount,
+                token_file,
+                ..
+            } => {
+                check_role(problems, &at.key("role"), role);
+                check_mount(problems, &at.key("mount"), mount);
+                if token_file.as_os_str().is_empty() {
+                    problems.add(&at.key("token_file"), "must name a file");
+                }
+            }
+            AuthSpec::Approle {
+                role_id_env,
+                secret_id_env,
+                mount,
+                ..
+            } => {
+                check_env_name(problems, &at.key("role_id_env"), role_id_env);
+                check_env_name(problems, &at.key("secret_id_env"), secret_id_env);
+                if role_id_env == secret_id_env {
+                    problems.add(
+                        &at.key("secret_id_env"),
+                        "must differ from `role_id_env`: the role ID and the secret ID are two values",
+                    );
+                }
+                check_mount(problems, &at.key("mount"), mount);
+            }
+        }
+    }
+
+    /// The login this spec asks for, with its secrets read from `env`; `None` for `token`.
+    /// Nothing is sent yet. `source_namespace` is the source's own namespace (already resolved).
+    pub fn prepare(
+        &self,
+        source: &str,
+        env: &Environment,
+        source_namespace: Option<&str>,
+    ) -> Result<Option<LoginSpec>, ConfigError> {
+        let fail = |message: String| ConfigError::Source {
+            source_name: source.to_owned(),
+            message,
+        };
+        let namespace = |own: &Option<String>| {
+            own.as_deref()
+                .map(|ns| ns.trim_matches('/'))
+                .or(source_namespace)
+                .filter(|ns| !ns.is_empty())
+                .map(str::to_owned)
+        };
+        let login = match self {
+            AuthSpec::Token {} => return Ok(None),
+            AuthSpec::Kubernetes {
+                role,
+                mount,
+                token_file,
+                namespace: own,
+            } => {
+                check_token_file(token_file).map_err(fail)?;
+                LoginSpec {
+                    mount: clean_mount(mount),
+                    namespace: namespace(own),
+                    method: LoginMethod::Kubernetes {
+                        role: role.clone(),
+                        token_file: token_file.clone(),
+                    },
+                }
+            }
+            AuthSpec::Jwt {
+                role,
+                mount,
+                token_file,
+                namespace: own,
+            } => {
+                check_token_file(token_file).map_err(fail)?;
+                LoginSpec {
+                    mount: clean_mount(mount),
+                    namespace: namespace(own),
+                    method: LoginMethod::Jwt {
+                        role: role.clone(),
+                        token_file: token_file.clone(),
+                    },
+                }
+            }
+            AuthSpec::Approle {
+                role_id_env,
+                secret_id_env,
+                mount,
+                namespace: own,
+            } => LoginSpec {
+                mount: clean_mount(mount),
+                namespace: namespace(own),
+                method: LoginMethod::AppRole {
+                    role_id_env: role_id_env.clone(),
+                    role_id: env.secret(source, role_id_env)?,
+                    secret_id_env: secret_id_env.clone(),
+                    secret_id: env.secret(source, secret_id_env)?,
+                },
+            },
+        };
+        if let Some(ns) = &login.namespace {
+            HeaderValue::from_str(ns)
+                .map_err(|_| fail(format!("namespace `{ns}` is not a valid header value")))?;
+        }
+        Ok(Some(login))
+    }
+}
+
+fn check_role(problems: &mut Problems<'_>, key: &KeyPath, role: &str) {
+    if role.trim().is_empty() {
+        problems.add(key, "must name the Vault role to log in as");
+    } else if role.chars().any(char::is_control) {
+        problems.add(key, "must not contain control characters");
+    }
+}
+
+/// A mount is a path below `auth/`: segments of letters, digits, `-`, `_` and `.`, never `.` or
+/// `..` alone (Vault 2.0 refuses such paths, and they would point at another route).
+fn check_mount(problems: &mut Problems<'_>, key: &KeyPath, mount: &str) {
+    let segments: Vec<&str> = mount.split('/').filter(|s| !s.is_empty()).collect();
+    let ok = !segments.is_empty()
+        && segments.iter().all(|s| {
+            *s != "."
+                && *s != ".."
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if !ok {
+        problems.add(
+            key,
+            format!(
+                "`{mount}` is not an auth mount path; give the path below auth/, e.g. `kubernetes` or `k8s/prod`"
+            ),
+        );
+    }
+}
+
+fn clean_mount(mount: &str) -> String {
+    mount
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The file must be readable now (so `validate` catches a missing mount); it is read again at
+/// the login itself.
+fn check_token_file(path: &Path) -> Result<(), String> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| unreadable_token_file(path, &e))
+}
+
+fn unreadable_token_file(path: &Path, error: &std::io::Error) -> String {
+    format!(
+        "cannot read the token file {} (`auth.token_file`): {error}; in Kubernetes, mount a projected service-account token there (the chart does when `auth.method` is kubernetes or jwt)",
+        path.display()
+    )
+}
+
+/// A login, resolved from the spec and the environment; its secrets are redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct LoginSpec {
+    mount: String,
+    namespace: Option<String>,
+    method: LoginMethod,
+}
+
+#[derive(Debug, Clone)]
+enum LoginMethod {
+    Kubernetes {
+        role: String,
+        token_file: PathBuf,
+    },
+    Jwt {
+        role: String,
+        token_file: PathBuf,
+    },
+    AppRole {
+        role_id_env: String,
+        role_id: Secret,
+        secret_id_env: String,
+        secret_id: Secret,
+    },
+}
+
+impl LoginMethod {
+    fn name(&self) -> &'static str {
+        match self {
+            LoginMethod::Kubernetes { .. } => "kubernetes",
+            LoginMethod::Jwt { .. } => "jwt",
+            LoginMethod::AppRole { .. } => "approle",
+        }
+    }
+
+    fn role(&self) -> Option<&str> {
+        match self {
+            LoginMethod::Kubernetes { role, .. } | LoginMethod::Jwt { role, .. } => Some(role),
+            LoginMethod::AppRole { .. } => None,
+        }
+    }
+}
+
+/// What makes two sources' logins the same one: the server, the namespace and every setting
+/// of the login. Secret values are compared through the variables that hold them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LoginKey {
+    address: String,
+    ca_cert: Option<PathBuf>,
+    mount: String,
+    namespace: Option<String>,
+    method: &'static str,
+    role: Option<String>,
+    token_file: Option<PathBuf>,
+    role_id_env: Option<String>,
+    secret_id_env: Option<String>,
+}
+
+impl LoginKey {
+    fn of(address: &Url, ca_cert: Option<&Path>, login: &LoginSpec) -> Self {
+        let (token_file, role_id_env, secret_id_env) = match &login.method {
+            LoginMethod::Kubernetes { token_file, .. } | LoginMethod::Jwt { token_file, .. } => {
+                (Some(token_file.clone()), None, None)
+            }
+            LoginMethod::AppRole {
+                role_id_env,
+                secret_id_env,
+                ..
+            } => (None, Some(role_id_env.clone()), Some(secret_id_env.clone())),
+        };
+        Self {
+            address: address.as_str().trim_end_matches('/').to_owned(),
+            ca_cert: ca_cert.map(Path::to_path_buf),
+            mount: login.mount.clone(),
+            namespace: login.namespace.clone(),
+            method: login.method.name(),
+            role: login.method.role().map(str::to_owned),
+            token_file,
+            role_id_env,
+            secret_id_env,
+        }
+    }
+}
+
+/// The logins of one run, shared by the sources that ask for the same one. The run owns it,
+/// hands it to the sources as they are prepared, and calls [`Logins::revoke_all`] at the end.
+#[derive(Debug, Default)]
+pub struct Logins {
+    sessions: Mutex<HashMap<LoginKey, Arc<Session>>>,
+}
+
+impl Logins {
+    /// The session of this login at this address: the existing one if another source asked
+    /// for the same, else a new one. Nothing is sent until a source needs the token.
+    pub fn session(
+        &self,
+        address: &Url,
+        ca_cert: Option<&Path>,
+        http: &HttpClient,
+        login: LoginSpec,
+    ) -> Arc<Session> {
+        let key = LoginKey::of(address, ca_cert, &login);
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Session {
+                    address: address.clone(),
+                    http: http.clone(),
+                    login,
+                    token: OnceCell::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Revokes every token this run obtained (`auth/token/revoke-self`), best effort: a
+    /// failure is logged, never fatal, and the whole takes at most a few seconds.
+    pub async fn revoke_all(&self) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let revocations = futures::future::join_all(sessions.iter().map(|s| s.revoke()));
+        if tokio::time::timeout(REVOKE_ALL_TIMEOUT, revocations)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_s = REVOKE_ALL_TIMEOUT.as_secs(),
+                "Revoking the run's Vault tokens took too long; the unrevoked ones expire with their TTL."
+            );
+        }
+    }
+}
+
+/// One login of the run, made at most once.
+pub struct Session {
+    address: Url,
+    http: HttpClient,
+    login: LoginSpec,
+    token: OnceCell<Result<Secret, LoginFailure>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("address", &self.address.as_str())
+            .field("login", &self.login)
+            .field("logged_in", &self.token.initialized())
+            .finish()
+    }
+}
+
+/// Why a login gave no token; kept so every source sharing the login gets the same answer.
+#[derive(Debug, Clone)]
+enum LoginFailure {
+    /// Vault refused: a configuration problem no retry fixes.
+    Refused(String),
+    /// Vault could not be asked (unreachable, 5xx after retries, a malformed answer).
+    Unavailable(String),
+}
+
+impl Session {
+    /// The Vault token, logging in on first use; `source` names who asks, for logs.
+    pub async fn token(&self, source: &str) -> Result<Secret, SourceError> {
+        let result = self.token.get_or_init(|| self.login(source)).await;
+        match result {
+            Ok(token) => Ok(token.clone()),
+            Err(LoginFailure::Refused(message)) => Err(SourceError::Credentials(message.clone())),
+            Err(LoginFailure::Unavailable(message)) => Err(SourceError::Data(message.clone())),
+        }
+    }
+
+    /// `Vault login (kubernetes on auth/kubernetes, role `rollcall`, namespace `team`)`.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "Vault login ({} on auth/{}",
+            self.login.method.name(),
+            self.login.mount
+        );
+        if let Some(role) = self.login.method.role() {
+            text.push_str(&format!(", role `{role}`"));
+        }
+        if let Some(ns) = &self.login.namespace {
+            text.push_str(&format!(", namespace `{ns}`"));
+        }
+        text.push(')');
+        text
+    }
+
+    async fn login(&self, source: &str) -> Result<Secret, LoginFailure> {
+        let (body, secrets) = self.login_body().await?;
+        let url = join_path(
+            &self.address,
+            &format!("v1/auth/{}/login", self.login.mount),
+        );
+        let mut call = Call::post(source, url)
+            .json(body.into())
+            .timeout(AUTH_REQUEST_TIMEOUT);
+        if let Some(ns) = self.namespace_header() {
+            call = call.header("x-vault-namespace", ns);
+        }
+        let answer = self
+            .http
+            .fetch(&call, |response| {
+                read_json::<LoginAnswer>(response, LOGIN_BODY_LIMIT, "a Vault login answer")
+            })
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.classify(&e, &secrets)),
+        };
+        let Some(auth) = answer.auth.filter(|a| !a.client_token.is_empty()) else {
+            return Err(LoginFailure::Unavailable(format!(
+                "{}: Vault answered without a client token (`auth.client_token`); is the address a Vault server?",
+                self.describe()
+            )));
+        };
+        let token = Secret::new(auth.client_token);
+        token.header_value("").map_err(|m| {
+            LoginFailure::Unavailable(format!("{}: the token Vault issued: {m}", self.describe()))
+        })?;
+        tracing::info!(
+            source,
+            method = self.login.method.name(),
+            mount = %self.login.mount,
+            role = self.login.method.role().unwrap_or(""),
+            namespace = self.login.namespace.as_deref().unwrap_or(""),
+            policies = %auth.policies.join(","),
+            lease_duration_s = auth.lease_duration,
+            "Logged in to Vault."
+        );
+        Ok(token)
+    }
+
+    /// The JSON body of the login, and the secret values it carries (to keep them out of any
+    /// message built from Vault's answer).
+    async fn login_body(&self) -> Result<(Vec<u8>, Vec<Secret>), LoginFailure> {
+        let (value, secret) = match &self.login.method {
+            LoginMethod::Kubernetes { role, token_file }
+            | LoginMethod::Jwt { role, token_file } => {
+                let jwt = read_token_file(token_file)
+                    .await
+                    .map_err(|m| LoginFailure::Refused(format!("{}: {m}", self.describe())))?;
+                (
+                    serde_json::json!({ "role": role, "jwt": jwt.expose() }),
+                    vec![jwt],
+                )
+            }
+            LoginMethod::AppRole {
+                role_id, secret_id, ..
+            } => (
+                serde_json::json!({ "role_id": role_id.expose(), "secret_id": secret_id.expose() }),
+                vec![role_id.clone(), secret_id.clone()],
+            ),
+        };
+        Ok((value.to_string().into_bytes(), secret))
+    }
+
+    fn namespace_header(&self) -> Option<HeaderValue> {
+        // Checked when the login was prepared.
+        self.login
+            .namespace
+            .as_deref()
+            .and_then(|ns| HeaderValue::from_str(ns).ok())
+    }
+
+    fn classify(&self, error: &HttpError, secrets: &[Secret]) -> LoginFailure {
+        if let HttpError::InvalidBody { .. } = error {
+            // The body may hold the issued token: never quote it.
+            return LoginFailure::Unavailable(format!(
+                "{}: the answer is not a Vault login answer (a JSON document with `auth.client_token`); check that `address` points at Vault itself, not at a proxy or another service",
+                self.describe()
+            ));
+        }
+        let HttpError::Status { status, body, .. } = error else {
+            return LoginFailure::Unavailable(redact(
+                &format!("{}: {error}", self.describe()),
+                secrets,
+            ));
+        };
+        if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS {
+            return LoginFailure::Unavailable(redact(
+                &format!("{}: {error}", self.describe()),
+                secrets,
+            ));
+        }
+        let said = vault_errors(body);
+        let hint = self.hint(*status, &said.to_ascii_lowercase());
+        LoginFailure::Refused(redact(
+            &format!(
+                "{} refused: HTTP {}: {said}. {hint}",
+                self.describe(),
+                status.as_u16()
+            ),
+            secrets,
+        ))
+    }
+
+    /// What to check, from what Vault said.
+    fn hint(&self, status: StatusCode, said: &str) -> String {
+        let mount = &self.login.mount;
+        let role = self.login.method.role().unwrap_or_default();
+        let method = &self.login.method;
+        let in_namespace = self
+            .login
+            .namespace
+            .as_ref()
+            .map(|ns| format!(" in namespace `{ns}`"))
+            .unwrap_or_default();
+        if said.contains("could not be found") || said.contains("invalid role name") {
+            return format!(
+                "Vault has no role `{role}` on auth/{mount}{in_namespace}: check `auth.role`, `auth.mount` and the namespace, or create the role."
+            );
+        }
+        if said.contains("audience") {
+            return match method {
+                LoginMethod::Kubernetes { .. } => format!(
+                    "The service-account token's audience is not the one role `{role}` expects: project the token with the role's `audience` (the chart's `vault.auth.audience`), or change the role's audience."
+                ),
+                _ => format!(
+                    "The JWT's audience (aud) is not in role `{role}`'s bound_audiences: issue the token for that audience, or change the role."
+                ),
+            };
+        }
+        if said.contains("signature") {
+            return format!(
+                "The JWT's signature does not verify against the keys of auth/{mount} (jwt_validation_pubkeys, jwks_url or oidc_discovery_url): check that `auth.token_file` holds a token from the issuer the mount trusts."
+            );
+        }
+        if let LoginMethod::AppRole {
+            role_id_env,
+            secret_id_env,
+            ..
+        } = method
+            && (said.contains("invalid role or secret id")
+                || said.contains("invalid secret id")
+                || said.contains("invalid role id"))
+        {
+            return format!(
+                "Check the role ID in {role_id_env} and the secret ID in {secret_id_env} (or their _FILE): a secret ID can expire, run out of uses, or belong to another role."
+            );
+        }
+        if said.contains("claim") {
+            return format!(
+                "The token's claims do not match role `{role}`'s bound claims (bound_subject, bound_claims): check the role against the token's issuer."
+            );
+        }
+        if said.contains("could not load configuration") || said.contains("not configured") {
+            return format!(
+                "auth/{mount}{in_namespace} is not configured yet (kubernetes_host, or the JWT keys): configure the auth method."
+            );
+        }
+        if status == StatusCode::FORBIDDEN {
+            return match method {
+                LoginMethod::Kubernetes { .. } => format!(
+                    "Check that role `{role}` binds this pod's service account and namespace (bound_service_account_names, bound_service_account_namespaces), that Vault can call the cluster's TokenReview API, and that auth/{mount} exists{in_namespace}."
+                ),
+                _ => format!(
+                    "Check that auth/{mount} exists{in_namespace} (`auth.mount`, the namespace) and that the role allows this login (bound CIDRs, bindings)."
+                ),
+            };
+        }
+        format!(
+            "Check `auth.mount` (auth/{mount}){in_namespace} and the role's settings on the Vault side."
+        )
+    }
+
+    /// Revokes the token if this session obtained one; logs the outcome, never the token.
+    async fn revoke(&self) {
+        let Some(Ok(token)) = self.token.get() else {
+            return;
+        };
+        let Ok(token_header) = token.header_value("") else {
+            return;
+        };
+        let url = join_path(&self.address, REVOKE_SELF_PATH);
+        let mut call = Call::post("vault-auth", url)
+            .header("x-vault-token", token_header)
+            .timeout(AUTH_REQUEST_TIMEOUT);
+        if let Some(ns) = self.namespace_header() {
+            call = call.header("x-vault-namespace", ns);
+        }
+        match self.http.send(&call).await {
+            Ok(_) => tracing::info!(
+                method = self.login.method.name(),
+                mount = %self.login.mount,
+                namespace = self.login.namespace.as_deref().unwrap_or(""),
+                "Revoked the run's Vault token."
+            ),
+            Err(e) => tracing::warn!(
+                method = self.login.method.name(),
+                mount = %self.login.mount,
+                namespace = self.login.namespace.as_deref().unwrap_or(""),
+                error = %redact(&e.to_string(), std::slice::from_ref(token)),
+                "Could not revoke the run's Vault token; it expires with its TTL."
+            ),
+        }
+    }
+}
+
+/// The part of a login answer rollcall reads. No `Debug`: it holds the token.
+#[derive(Deserialize)]
+struct LoginAnswer {
+    #[serde(default)]
+    auth: Option<LoginAuth>,
+}
+
+#[derive(Deserialize)]
+struct LoginAuth {
+    client_token: String,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    lease_duration: u64,
+}
+
+/// Reads a JWT from its file, trimmed; a missing, unreadable or empty file says which.
+async fn read_token_file(path: &Path) -> Result<Secret, String> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| unreadable_token_file(path, &e))?;
+    let jwt = text.trim();
+    if jwt.is_empty() {
+        return Err(format!(
+            "the token file {} (`auth.token_file`) is empty",
+            path.display()
+        ));
+    }
+    Ok(Secret::new(jwt))
+}
+
+/// Vault's `{"errors":[...]}` as one line, or a snippet of whatever came instead.
+fn vault_errors(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<String>,
+    }
+    match serde_json::from_str::<Errors>(body) {
+        Ok(Errors { errors }) if !errors.is_empty() => snippet(
+            &errors
+                .iter()
+                .map(|e| {
+                    // Go's multi-error text: "1 error occurred:\n\t* permission denied\n\n".
+                    e.lines()
+                        .map(|l| l.trim().trim_start_matches("* "))
+                        .filter(|l| !l.is_empty() && !l.ends_with("error occurred:"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Ok(_) => "(no error message)".to_owned(),
+        Err(_) => snippet(body),
+    }
+}
+
+/// `text` with every secret value replaced: Vault's answers should not echo a credential, but
+/// a proxy's error page might.
+fn redact(text: &str, secrets: &[Secret]) -> String {
+    secrets
+        .iter()
+        .map(Secret::expose)
+        .filter(|s| !s.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret, "[redacted]")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Result<AuthSpec, String> {
+        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_method_reads_with_its_defaults() {
+        assert_eq!(spec("method: token").unwrap(), AuthSpec::Token {});
+        assert_eq!(
+            spec("method: kubernetes\nrole: rollcall").unwrap(),
+            AuthSpec::Kubernetes {
+                role: "rollcall".into(),
+                mount: "kubernetes".into(),
+                token_file: DEFAULT_SERVICE_ACCOUNT_TOKEN.into(),
+                namespace: None,
+            }
+        );
+        assert_eq!(
+            spec("method: jwt\nrole: ci\ntoken_file: /run/jwt").unwrap(),
+            AuthSpec::Jwt {
+                role: "ci".into(),
+                mount: "jwt".into(),
+                token_file: "/run/jwt".into(),
+                namespace: None,
+            }
+        );
+        assert_eq!(
+            spec("method: approle\nrole_id_env: RID\nsecret_id_env: SID\nmount: ar").unwrap(),
+            AuthSpec::Approle {
+                role_id_env: "RID".into(),
+                secret_id_env: "SID".into(),
+                mount: "ar".into(),
+                namespace: None,
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_methods_and_missing_fields_are_refused() {
+        let typo = spec("method: kubernetes\nrole: r\nrolee: x").unwrap_err();
+        assert!(typo.contains("rolee"), "{typo}");
+        let method = spec("method: ldap").unwrap_err();
+        assert!(
+            method.contains("ldap") && method.contains("kubernetes"),
+            "{method}"
+        );
+        let jwt = spec("method: jwt\nrole: r").unwrap_err();
+        assert!(jwt.contains("token_file"), "{jwt}");
+        let extra = spec("method: token\nrole: r").unwrap_err();
+        assert!(extra.contains("role"), "{extra}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_are_redacted_from_messages() {
+        let env = Environment::from_pairs([
+            ("RID", "role-id-4f7c"),
+            ("SID", "secret-id-very-secret-9a1b"),
+        ]);
+        let login = spec("method: approle\nrole_id_env: RID\nsecret_id_env: SID")
+            .unwrap()
+            .prepare("v", &env, Some("team"))
+            .unwrap()
+            .unwrap();
+        let shown = format!("{login:?}");
+        assert!(
+            !shown.contains("4f7c") && !shown.contains("9a1b"),
+            "{shown}"
+        );
+        assert_eq!(login.namespace.as_deref(), Some("team"));
+        let secrets = [Secret::new("secret-id-very-secret-9a1b")];
+        assert_eq!(
+            redact("echo secret-id-very-secret-9a1b back", &secrets),
+            "echo [redacted] back"
+        );
+    }
+
+    #[test]
+    fn a_missing_token_file_is_a_configuration_error_naming_it() {
+        let err = spec("method: jwt\nrole: r\ntoken_file: /nonexistent/rollcall-jwt")
+            .unwrap()
+            .prepare("v", &Environment::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/rollcall-jwt") && err.contains("auth.token_file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn vault_multi_errors_read_as_one_line() {
+        assert_eq!(
+            vault_errors("{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}"),
+            "permission denied"
+        );
+        assert_eq!(
+            vault_errors("{\"errors\":[\"role \\\"x\\\" could not be found\"]}"),
+            "role \"x\" could not be found"
+        );
+        assert_eq!(vault_errors("<html>"), "<html>");
+    }
+
+    #[test]
+    fn sources_with_the_same_login_share_one_session() {
+        let env = Environment::from_pairs([("RID", "r-1234"), ("SID", "s-1234")]);
+        let http = HttpClient::new(&crate::http::HttpSpec::default(), None).unwrap();
+        let login = |ns: Option<&str>| {
+            spec("method: approle\nrole_id_env: RID\nsecret_id_env: SID")
+                .unwrap()
+                .prepare("v", &env, ns)
+                .unwrap()
+                .unwrap()
+        };
+        let logins = Logins::default();
+        let a = Url::parse("https://vault.example:8200").unwrap();
+        let a_slash = Url::parse("https://vault.example:8200/").unwrap();
+        let b = Url::parse("https://other.example:8200").unwrap();
+        let first = logins.session(&a, None, &http, login(None));
+        let same = logins.session(&a_slash, None, &http, login(None));
+        let other_ns = logins.session(&a, None, &http, login(Some("team")));
+        let other_host = logins.session(&b, None, &http, login(None));
+        assert!(Arc::ptr_eq(&first, &same));
+        assert!(!Arc::ptr_eq(&first, &other_ns));
+        assert!(!Arc::ptr_eq(&first, &other_host));
+        assert_eq!(logins.sessions.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_login_answer_reads_the_token_and_what_is_logged() {
+        let answer: LoginAnswer = serde_json::from_str(
+            r#"{"request_id":"r","data":null,"auth":{"client_token":"s.x","accessor":"a","policies":["default","rollcall"],"lease_duration":600,"renewable":true}}"#,
+        )
+        .unwrap();
+        let auth = answer.auth.unwrap();
+        assert_eq!(auth.client_token, "s.x");
+        assert_eq!(auth.policies, ["default", "rollcall"]);
+        assert_eq!(auth.lease_duration, 600);
+        let none: LoginAnswer = serde_json::from_str(r#"{"auth":null}"#).unwrap();
+        assert!(none.auth.is_none());
+    }
+
+    #[test]
+    fn a_login_answer_that_does_not_parse_is_never_quoted() {
+        let env = Environment::from_pairs([("RID", "r-1234"), ("SID", "s-1234")]);
+        let http = HttpClient::new(&crate::http::HttpSpec::default(), None).unwrap();
+        let login = spec("method: approle\nrole_id_env: RID\nsecret_id_env: SID")
+            .unwrap()
+            .prepare("v", &env, None)
+            .unwrap()
+            .unwrap();
+        let session = Logins::default().session(
+            &Url::parse("https://vault.example:8200").unwrap(),
+            None,
+            &http,
+            login,
+        );
+        let error = HttpError::InvalidBody {
+            method: reqwest::Method::POST,
+            path: "/v1/auth/approle/login".into(),
+            message: "expected a Vault login answer; body starts `{\"auth\":{\"client_token\":\"s.issued-token\"`".into(),
+        };
+        let LoginFailure::Unavailable(message) = session.classify(&error, &[]) else {
+            panic!("a malformed answer is not a refusal");
+        };
+        assert!(!message.contains("s.issued-token"), "{message}");
+        assert!(message.contains("not a Vault login answer"), "{message}");
+    }
+}
