@@ -14,7 +14,7 @@ mod spec;
 pub use spec::{RateLimitSpec, Region, VisionOneSpec};
 
 use crate::config::Secret;
-use crate::http::{HttpClient, LimiterStats, RateLimiter, join_path};
+use crate::http::{HttpClient, LimiterStats, RateLimitPatience, RateLimiter, join_path};
 use crate::report::summary::{
     AccountToRemove, DecisionCount, KindDetails, LISTED_ACCOUNTS, RoleDecisions, SourceFacts,
     VisionOneDetails,
@@ -58,6 +58,8 @@ pub struct VisionOneSource {
     http: HttpClient,
     /// One budget for every request of the source, accounts and audit log alike.
     limiter: RateLimiter,
+    /// How long to wait after a 429, fitted to Trend's window.
+    patience: RateLimitPatience,
     inactive_days: u32,
     lookback: Duration,
     count_unsuccessful: bool,

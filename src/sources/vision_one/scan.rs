@@ -66,7 +66,8 @@ impl VisionOneSource {
                 .header("authorization", token.clone())
                 .header("accept", HeaderValue::from_static("application/json"))
                 .timeout(self.request_timeout)
-                .limiter(&self.limiter);
+                .limiter(&self.limiter)
+                .patience(self.patience);
             if let Some(filter) = filter {
                 // Every page, not just the first: the server does not keep it in the skipToken.
                 call = call.header("tmv1-filter", HeaderValue::from_static(filter));

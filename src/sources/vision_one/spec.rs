@@ -5,7 +5,7 @@ use super::VisionOneSource;
 use super::api::{RETENTION, RETENTION_MARGIN};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
-use crate::http::{Budget, HttpClient, HttpSpec, RateLimiter};
+use crate::http::{Budget, HttpClient, HttpSpec, RateLimitPatience, RateLimiter};
 use crate::report::manifest::Window;
 use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
@@ -222,6 +222,7 @@ impl SourceKind for VisionOneSpec {
             token_env: common.token_env.clone(),
             http: shared.clone(),
             limiter: RateLimiter::new(Some(paced(self.rate_limit))),
+            patience: patience(self.rate_limit),
             inactive_days: self.inactive_days,
             lookback: self.lookback(),
             count_unsuccessful: self.count_unsuccessful_logons,
@@ -237,6 +238,16 @@ pub fn paced(limit: RateLimitSpec) -> Budget {
     Budget {
         requests: limit.requests,
         per: limit.per + limit.per / 50,
+    }
+}
+
+/// Trend sends no `Retry-After` and refuses every request until its window has room again, so a
+/// retry seconds later is refused too: after a 429, wait a sixth of the window (10 s of 60 s),
+/// doubling, up to the whole window.
+pub fn patience(limit: RateLimitSpec) -> RateLimitPatience {
+    RateLimitPatience {
+        floor: limit.per / 6,
+        ceiling: limit.per,
     }
 }
 
@@ -367,6 +378,11 @@ mod tests {
         let budget = paced(RateLimitSpec::default());
         assert_eq!(budget.requests, 500);
         assert_eq!(budget.per, Duration::from_millis(61_200));
+        let patience = patience(RateLimitSpec::default());
+        assert_eq!(
+            (patience.floor, patience.ceiling),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
     }
 
     #[test]
