@@ -20,7 +20,7 @@ use crate::http::{HttpClient, HttpSpec};
 use crate::output::Output;
 use crate::report::manifest::Window;
 use crate::report::summary::SourceFacts;
-use crate::report::{CsvReport, ReportError};
+use crate::report::{Column, CsvReport, ReportError};
 use crate::time::RunClock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -274,7 +274,7 @@ impl SourceContext {
     pub fn report(
         &self,
         suffix: &str,
-        columns: &'static [&'static str],
+        columns: &'static [Column],
     ) -> Result<CsvReport, ReportError> {
         let report = format!("{}{suffix}", self.name);
         let key = self.output.report_key(&self.name, &report);

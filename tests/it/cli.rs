@@ -300,11 +300,17 @@ async fn shards_split_the_sources_between_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
+async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
     let mut a = Activity::entity("=HYPERLINK(\"http://x\")", mid(month(2026, 11)));
     a.entity_name = "@SUM(1+1)".into();
     fake.add(month(2026, 11), a);
+    // A non-entity client id is base64: about one in 64 starts with `+`, and it must still
+    // match Vault's own data.
+    let mut b = Activity::entity("+44PUxYzQ1w2e3r4t5y6u7i8o9p0=", mid(month(2026, 11)));
+    b.client_type = "non-entity-token".into();
+    b.entity_name = "-".into();
+    fake.add(month(2026, 11), b);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
     let ran = rollcall(
@@ -315,8 +321,14 @@ async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
-    assert_eq!(rows[1][0], "'=HYPERLINK(\"http://x\")");
-    assert_eq!(rows[1][9], "'@SUM(1+1)");
+    let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
+    assert_eq!(of("=HYPERLINK(\"http://x\")")[9], "'@SUM(1+1)");
+    assert_eq!(of("+44PUxYzQ1w2e3r4t5y6u7i8o9p0=")[9], "'-");
+    let manifest = ws.manifest().unwrap();
+    let reports = &manifest["sources"][0]["reports"];
+    assert_eq!(reports[0]["name"], "v");
+    assert_eq!(reports[0]["neutralised_cells"], 2, "{manifest:#}");
+    assert_eq!(reports[1]["neutralised_cells"], 0, "{manifest:#}");
 
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
@@ -331,10 +343,9 @@ async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
     )
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    assert_eq!(
-        csv_rows(&ws.object("/v.csv").unwrap())[1][0],
-        "=HYPERLINK(\"http://x\")"
-    );
+    let rows = csv_rows(&ws.object("/v.csv").unwrap());
+    let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
+    assert_eq!(of("=HYPERLINK(\"http://x\")")[9], "@SUM(1+1)");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -157,7 +157,8 @@ mod tests {
     use object_store::{ObjectStore, ObjectStoreExt};
     use std::sync::Arc;
 
-    const COLUMNS: &[&str] = &["id", "text"];
+    use crate::report::Column;
+    const COLUMNS: &[Column] = &[Column::identifier("id"), Column::free_text("text")];
 
     fn row(id: &str, text: &str) -> Row {
         vec![id.to_owned(), text.to_owned()]

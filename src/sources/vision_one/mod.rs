@@ -15,6 +15,7 @@ pub use spec::{RateLimitSpec, Region, VisionOneSpec};
 
 use crate::config::Secret;
 use crate::http::{HttpClient, LimiterStats, RateLimitPatience, RateLimiter, join_path};
+use crate::report::Column;
 use crate::report::summary::{
     AccountToRemove, DecisionCount, KindDetails, LISTED_ACCOUNTS, RoleDecisions, SourceFacts,
     VisionOneDetails,
@@ -32,20 +33,25 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 /// Columns of `{source}.csv`, the cleanup request file: exactly the old script's.
-pub const CLEANUP_COLUMNS: &[&str] = &["UserId", "RoleName", "RequestType"];
+pub const CLEANUP_COLUMNS: &[Column] = &[
+    Column::identifier("UserId"),
+    // A role's display name, which a console admin may type freely.
+    Column::free_text("RoleName"),
+    Column::enumeration("RequestType"),
+];
 
 /// Columns of `{source}-accounts.csv`: every account, its latest logon and the decision.
-pub const ACCOUNT_COLUMNS: &[&str] = &[
-    "account_id",
-    "email",
-    "role",
-    "auth_type",
-    "status",
-    "last_logon",
-    "days_since_logon",
-    "decision",
-    "reason",
-    "matched_by",
+pub const ACCOUNT_COLUMNS: &[Column] = &[
+    Column::identifier("account_id"),
+    Column::identifier("email"),
+    Column::free_text("role"),
+    Column::enumeration("auth_type"),
+    Column::enumeration("status"),
+    Column::time("last_logon"),
+    Column::number("days_since_logon"),
+    Column::enumeration("decision"),
+    Column::enumeration("reason"),
+    Column::enumeration("matched_by"),
 ];
 
 /// A Vision One source ready to run. The token's `Debug` is redacted.
