@@ -12,8 +12,8 @@ use crate::job::{self, JobSpec};
 use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError};
 use crate::report::manifest::{
-    Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
-    SummaryKeys,
+    Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
+    SourceStatus, SummaryKeys,
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
@@ -475,8 +475,14 @@ async fn run_source(
         Ok(Ok(out)) => finish_reports(out.reports)
             .await
             .map(|metas| (metas, out.findings, out.facts)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(SourceError::Deadline(deadline)),
+        Ok(Err(e)) => Err(FinishFailed {
+            error: e,
+            not_removed: Vec::new(),
+        }),
+        Err(_) => Err(FinishFailed {
+            error: SourceError::Deadline(deadline),
+            not_removed: Vec::new(),
+        }),
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {
@@ -494,33 +500,79 @@ async fn run_source(
                 thresholds: plan.thresholds,
                 findings,
                 reports: metas.into_iter().map(ReportEntry::from).collect(),
+                reports_not_removed: Vec::new(),
                 error: None,
                 credentials_rejected: false,
             };
             (entry, facts)
         }
-        Err(e) => {
-            let message = format!("source `{name}`: {e}");
+        Err(FinishFailed { error, not_removed }) => {
+            let message = format!("source `{name}`: {error}");
             tracing::error!(source = %name, error = %message, "Source failed.");
             let mut entry = failed_entry(source_spec, &clock, started, finished, message);
-            entry.credentials_rejected = e.is_credentials();
+            entry.credentials_rejected = error.is_credentials();
+            entry.reports_not_removed = not_removed;
             (entry, SourceFacts::default())
         }
     }
 }
 
-/// Makes every report visible, or none: if one fails, the rest are aborted.
-async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, SourceError> {
-    let mut metas = Vec::with_capacity(reports.len());
+/// A source's reports could not all be made visible: what went wrong, and the reports already
+/// visible that could not be taken back (listed in the manifest so someone removes them).
+#[derive(Debug)]
+pub struct FinishFailed {
+    pub error: SourceError,
+    pub not_removed: Vec<NotRemoved>,
+}
+
+/// Makes a source's reports visible all together or not at all. Each is staged first (every
+/// byte handed to the store, parts in flight uploaded); only then is each made visible. If one
+/// fails, the ones already visible are removed again and the rest aborted, so a cleanup file
+/// can never stand alone beside a failed sibling.
+pub async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, FinishFailed> {
+    let mut staged = Vec::with_capacity(reports.len());
     let mut pending = reports.into_iter();
+    while let Some(mut report) = pending.next() {
+        if let Err(e) = report.stage().await {
+            report.abort().await;
+            for rest in staged.into_iter().chain(pending) {
+                rest.abort().await;
+            }
+            return Err(FinishFailed {
+                error: e.into(),
+                not_removed: Vec::new(),
+            });
+        }
+        staged.push(report);
+    }
+    let mut metas = Vec::with_capacity(staged.len());
+    let mut visible = Vec::with_capacity(staged.len());
+    let mut pending = staged.into_iter();
     while let Some(report) = pending.next() {
         match report.finish().await {
-            Ok(meta) => metas.push(meta),
+            Ok((meta, handle)) => {
+                metas.push(meta);
+                visible.push(handle);
+            }
             Err(e) => {
                 for rest in pending {
                     rest.abort().await;
                 }
-                return Err(e.into());
+                let mut not_removed = Vec::new();
+                for handle in visible {
+                    let key = handle.key().to_owned();
+                    if let Err(removal) = handle.remove().await {
+                        tracing::error!(key = %key, error = %removal, "A report of a failed source could not be removed; remove it by hand.");
+                        not_removed.push(NotRemoved {
+                            key,
+                            error: removal.to_string(),
+                        });
+                    }
+                }
+                return Err(FinishFailed {
+                    error: e.into(),
+                    not_removed,
+                });
             }
         }
     }
@@ -545,6 +597,7 @@ fn failed_entry(
         thresholds: plan.thresholds,
         findings: Default::default(),
         reports: Vec::new(),
+        reports_not_removed: Vec::new(),
         error: Some(error),
         credentials_rejected: false,
     }

@@ -11,7 +11,7 @@
 pub mod manifest;
 pub mod summary;
 
-use crate::output::{ObjectWriter, OutputError};
+use crate::output::{ObjectWriter, OutputError, Visible};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -154,7 +154,9 @@ impl std::fmt::Debug for CsvReport {
 }
 
 impl CsvReport {
-    pub(crate) fn new(
+    /// A report named `name` with the column contract `columns`, written through `writer`.
+    /// Sources get theirs from their context; this is for embedding and tests.
+    pub fn new(
         name: String,
         columns: &'static [Column],
         writer: ObjectWriter,
@@ -254,19 +256,34 @@ impl CsvReport {
             })
     }
 
-    /// Writes the rest and makes the object visible under its final key.
-    pub(crate) async fn finish(mut self) -> Result<ReportMeta, ReportError> {
+    /// Hands every row to the output and waits for the parts in flight, so that making the
+    /// report visible is all that is left; nothing is visible yet.
+    pub(crate) async fn stage(&mut self) -> Result<(), ReportError> {
+        self.flush().await?;
+        self.writer
+            .stage()
+            .await
+            .map_err(|source| ReportError::Output {
+                report: self.name.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// Writes the rest and makes the object visible under its final key; the handle can take
+    /// it back if a sibling report fails to become visible.
+    pub(crate) async fn finish(mut self) -> Result<(ReportMeta, Visible), ReportError> {
         self.flush().await?;
         let key = self.writer.key().to_owned();
         let name = self.name.clone();
-        self.writer
+        let visible = self
+            .writer
             .finish()
             .await
             .map_err(|source| ReportError::Output {
                 report: name.clone(),
                 source: Box::new(source),
             })?;
-        Ok(ReportMeta {
+        let meta = ReportMeta {
             name,
             key,
             rows: self.rows,
@@ -274,7 +291,8 @@ impl CsvReport {
             sha256: hex::encode(self.digest.finalize()),
             columns: self.columns.iter().map(|c| c.name.to_owned()).collect(),
             neutralised_cells: self.neutralised,
-        })
+        };
+        Ok((meta, visible))
     }
 
     /// Drops what was written; nothing appears under the final key.
@@ -366,7 +384,7 @@ mod tests {
             .write_row(["a", "b", "c", "d", "e", "+1"])
             .await
             .unwrap();
-        let meta = report.finish().await.unwrap();
+        let (meta, _) = report.finish().await.unwrap();
         assert_eq!(meta.neutralised_cells, 2);
         let bytes = store
             .get(&Path::from("r.csv"))

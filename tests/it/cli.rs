@@ -493,3 +493,43 @@ async fn shards_of_one_run_share_a_folder_with_a_manifest_each() {
         serde_json::json!({"index": 1, "count": 2})
     );
 }
+
+/// All or none: a source's first report must not stay visible when the second cannot be
+/// written; the manifest says the source failed and lists no report of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_whose_second_report_cannot_be_written_leaves_no_report_at_all() {
+    let failing = healthy_vault().await;
+    let healthy = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[
+        vault_item("v", &failing.url()),
+        vault_item("ok", &healthy.url()),
+    ]);
+    let run_dir = ws.reports().join("test-job/2026-11-22/fixed-run");
+    // A folder where the forecast must go: the store refuses to create the object there.
+    std::fs::create_dir_all(run_dir.join("v-forecast.csv")).unwrap();
+    let mut vars = env();
+    vars.push(("ROLLCALL_RUN_ID".into(), "fixed-run".into()));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    assert!(
+        !run_dir.join("v.csv").exists(),
+        "the first report stayed visible beside its failed sibling"
+    );
+    assert!(run_dir.join("ok.csv").exists() && run_dir.join("ok-forecast.csv").exists());
+    let manifest = ws.manifest().unwrap();
+    let v = &manifest["sources"][0];
+    assert_eq!(v["name"], "v");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["reports"], serde_json::json!([]), "{manifest:#}");
+    assert!(v.get("reports_not_removed").is_none(), "{manifest:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("v-forecast"),
+        "{manifest:#}"
+    );
+}

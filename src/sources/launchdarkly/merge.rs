@@ -215,7 +215,7 @@ mod tests {
             writer.accept(msg).await.unwrap();
         }
         assert_eq!(writer.spilled_rows(), 3, "c1, c2 and b1 waited their turn");
-        let meta = writer.finish().unwrap().finish().await.unwrap();
+        let (meta, _) = writer.finish().unwrap().finish().await.unwrap();
         assert_eq!(meta.rows, 6);
         let bytes = store
             .get(&ObjectPath::from("ld.csv"))
