@@ -143,8 +143,19 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let mut spec = job::load(&options.config)?;
-    select_sources(&mut spec, options)?;
+    let (mut spec, text) = job::load_text(&options.config)?;
+    let selected = selected_sources(&spec, options)?;
+    // Checked before the unselected sources are dropped, so every problem keeps its own line.
+    job::check_before_fetch(
+        &options.config,
+        &text,
+        &spec,
+        &options.env,
+        options.clock.now(),
+        &|name| selected.iter().any(|s| s == name),
+    )?;
+    spec.sources
+        .retain(|s| selected.iter().any(|n| n == s.name()));
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
     let mut prepared = Vec::with_capacity(spec.sources.len());
@@ -165,7 +176,8 @@ fn prepare(
     Ok((spec, prepared, shared))
 }
 
-fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), ConfigError> {
+/// The names of the sources this run covers: `--only`, then this shard's share.
+fn selected_sources(spec: &JobSpec, options: &RunOptions) -> Result<Vec<String>, ConfigError> {
     for name in &options.only {
         if !spec.sources.iter().any(|s| s.name() == name) {
             let known: Vec<&str> = spec.sources.iter().map(SourceSpec::name).collect();
@@ -175,14 +187,14 @@ fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), Config
             )));
         }
     }
-    if !options.only.is_empty() {
-        spec.sources
-            .retain(|s| options.only.iter().any(|n| n == s.name()));
-    }
-    if let Some(shard) = options.shard {
-        spec.sources.retain(|s| shard.owns(s.name()));
-    }
-    Ok(())
+    Ok(spec
+        .sources
+        .iter()
+        .map(SourceSpec::name)
+        .filter(|name| options.only.is_empty() || options.only.iter().any(|n| n == name))
+        .filter(|name| options.shard.is_none_or(|shard| shard.owns(name)))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Runs the job until done or until `cancel` fires.
@@ -278,8 +290,9 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     } else {
         (RunStatus::Failed, ExitStatus::Failure)
     };
-    // Every source refused its credentials: nothing can succeed until someone fixes them.
-    let exit = if exit == ExitStatus::Failure && sources.iter().all(|s| s.credentials_rejected) {
+    // Every source failed in a way no retry can fix (credentials refused, a spec that cannot
+    // work): running again changes nothing until someone fixes them.
+    let exit = if exit == ExitStatus::Failure && sources.iter().all(|s| s.retry_cannot_fix) {
         ExitStatus::Config
     } else {
         exit
@@ -502,7 +515,7 @@ async fn run_source(
                 reports: metas.into_iter().map(ReportEntry::from).collect(),
                 reports_not_removed: Vec::new(),
                 error: None,
-                credentials_rejected: false,
+                retry_cannot_fix: false,
             };
             (entry, facts)
         }
@@ -510,7 +523,7 @@ async fn run_source(
             let message = format!("source `{name}`: {error}");
             tracing::error!(source = %name, error = %message, "Source failed.");
             let mut entry = failed_entry(source_spec, &clock, started, finished, message);
-            entry.credentials_rejected = error.is_credentials();
+            entry.retry_cannot_fix = error.retry_cannot_fix();
             entry.reports_not_removed = not_removed;
             (entry, SourceFacts::default())
         }
@@ -599,7 +612,7 @@ fn failed_entry(
         reports: Vec::new(),
         reports_not_removed: Vec::new(),
         error: Some(error),
-        credentials_rejected: false,
+        retry_cannot_fix: false,
     }
 }
 

@@ -120,9 +120,10 @@ pub struct SourceEntry {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reports_not_removed: Vec<NotRemoved>,
     pub error: Option<String>,
-    /// The source failed because its credential was refused (drives exit code 2).
+    /// The source failed in a way no retry can fix: its credential was refused, or the spec
+    /// cannot work as written (drives exit code 2).
     #[serde(skip)]
-    pub credentials_rejected: bool,
+    pub retry_cannot_fix: bool,
 }
 
 /// A report left visible beside a failed source, and why it could not be removed.

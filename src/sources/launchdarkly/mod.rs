@@ -122,7 +122,7 @@ impl Fetch for LaunchDarklySource {
         let (start, end) = self.window.resolve(ctx.clock.now());
         let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
         if start_ms >= end_ms {
-            return Err(SourceError::Data(format!(
+            return Err(SourceError::Unfixable(format!(
                 "the window is empty: start {} is not before end {}; set `start` before the run's time or set `end`",
                 rfc3339_ms(start_ms),
                 rfc3339_ms(end_ms)

@@ -119,6 +119,9 @@ impl SourceKind for VisionOneSpec {
     const DEFAULT_TOKEN_ENV: &'static str = "TREND_VISION_ONE_TOKEN";
     /// One page, first byte to last. Trend ends its own requests at 60s.
     const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+    /// The cleanup request file and the accounts report.
+    const REPORT_SUFFIXES: &'static [&'static str] = &["", "-accounts"];
+    const BEARER_PREFIX_CONSEQUENCE: &'static str = "rollcall sends `Authorization: Bearer <key>` itself, so Trend would get `Bearer Bearer …` and refuse it with 401";
     type Source = VisionOneSource;
 
     fn validate(&self, common: &CommonSpec, at: &KeyPath, problems: &mut Problems<'_>) {
