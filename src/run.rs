@@ -487,7 +487,7 @@ async fn run_source(
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)
             .await
-            .map(|metas| (metas, out.findings, out.facts)),
+            .map(|metas| (metas, out.findings, out.facts, out.failure)),
         Ok(Err(e)) => Err(FinishFailed {
             error: e,
             not_removed: Vec::new(),
@@ -499,7 +499,17 @@ async fn run_source(
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {
-        Ok((metas, findings, facts)) => {
+        Ok((metas, findings, facts, Some(error))) => {
+            // The source refused to publish its actionable report, and wrote the ones that say why.
+            let message = format!("source `{name}`: {error}");
+            tracing::error!(source = %name, error = %message, reports = metas.len(), "Source failed.");
+            let mut entry = failed_entry(source_spec, &clock, started, finished, message);
+            entry.retry_cannot_fix = error.retry_cannot_fix();
+            entry.findings = findings;
+            entry.reports = metas.into_iter().map(ReportEntry::from).collect();
+            (entry, facts)
+        }
+        Ok((metas, findings, facts, None)) => {
             let rows: u64 = metas.iter().map(|m| m.rows).sum();
             tracing::info!(source = %name, rows, reports = metas.len(), elapsed_ms = wall.elapsed().as_millis() as u64, "Source succeeded.");
             let plan = source_spec.plan(&clock);

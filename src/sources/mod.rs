@@ -363,6 +363,9 @@ pub struct SourceOutput {
     pub reports: Vec<CsvReport>,
     pub findings: serde_json::Map<String, serde_json::Value>,
     pub facts: SourceFacts,
+    /// The source fails although these reports are written: they say why it could not
+    /// produce the rest (a Trend cleanup file withheld, with the accounts report explaining).
+    pub failure: Option<SourceError>,
 }
 
 impl SourceOutput {
@@ -378,7 +381,14 @@ impl SourceOutput {
             reports,
             findings,
             facts: SourceFacts::default(),
+            failure: None,
         }
+    }
+
+    /// The source fails with `error`, and `reports` (which say why) are still written.
+    pub fn failed(mut self, error: SourceError) -> Self {
+        self.failure = Some(error);
+        self
     }
 
     /// Adds what the summary and the metrics show, gathered while the reports were written.

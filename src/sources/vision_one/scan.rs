@@ -30,6 +30,10 @@ pub(super) const AUDIT: Endpoint = Endpoint {
     path: super::api::AUDIT_PATH,
     label: "audit log",
 };
+pub(super) const ARRIVALS: Endpoint = Endpoint {
+    path: super::api::AUDIT_PATH,
+    label: "audit log (account management)",
+};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Paged {

@@ -67,6 +67,12 @@ pub struct VisionOneSpec {
     /// logon.
     #[serde(default)]
     pub count_unsuccessful_logons: bool,
+    /// The largest share of the accounts judged (SAML groups aside) that one cleanup file may
+    /// request to remove, e.g. `0.5`. Beyond it the cleanup file is not written and the source
+    /// fails, naming the numbers: a removal of that size is more likely missing data than
+    /// truth. `1` turns the limit off. Default `0.5`.
+    #[serde(default = "default_max_remove_ratio")]
+    pub max_remove_ratio: f64,
     /// Client-side request budget shared by every request of this source. Default 500 per 60s,
     /// the limit Trend's API is known to enforce. Requests are paced on a window 2% longer than
     /// `per`, so network jitter cannot push Trend's own count over the limit.
@@ -95,6 +101,9 @@ impl Default for RateLimitSpec {
     }
 }
 
+fn default_max_remove_ratio() -> f64 {
+    0.5
+}
 fn default_inactive_days() -> u32 {
     90
 }
@@ -173,6 +182,12 @@ impl SourceKind for VisionOneSpec {
         if self.rate_limit.per < Duration::from_secs(1) {
             problems.add(&at.key("rate_limit").key("per"), "must be at least 1s");
         }
+        if !(self.max_remove_ratio > 0.0 && self.max_remove_ratio <= 1.0) {
+            problems.add(
+                &at.key("max_remove_ratio"),
+                "must be above 0 and at most 1 (1 turns the limit off), e.g. 0.5 for at most half of the accounts",
+            );
+        }
     }
 
     fn plan(&self, _common: &CommonSpec, clock: &RunClock) -> Plan {
@@ -188,6 +203,7 @@ impl SourceKind for VisionOneSpec {
             "count_unsuccessful_logons".into(),
             self.count_unsuccessful_logons.into(),
         );
+        thresholds.insert("max_remove_ratio".into(), self.max_remove_ratio.into());
         Plan {
             window: Some(Window { start, end }),
             thresholds,
@@ -229,6 +245,7 @@ impl SourceKind for VisionOneSpec {
             inactive_days: self.inactive_days,
             lookback: self.lookback(),
             count_unsuccessful: self.count_unsuccessful_logons,
+            max_remove_ratio: self.max_remove_ratio,
             request_timeout: common.request_timeout,
         })
     }
