@@ -1148,3 +1148,180 @@ async fn the_demo_tenant_produces_both_reports() {
     assert!(cleanup.len() > 5);
     assert!(fake.log.statuses().iter().all(|s| *s == 200));
 }
+
+/// Logons were seen, but they name people by display name only: nobody can be tied to them,
+/// so every account would look inactive. The cleanup file is withheld and the source fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyone() {
+    let fake = fake().await;
+    for (id, email, name) in [
+        ("a", "ana.silva@example.com", "Ana Silva"),
+        ("b", "ben.okafor@example.com", "Ben Okafor"),
+        ("c", "chloe.martin@example.com", "Chloe Martin"),
+    ] {
+        fake.add_account(FakeAccount::user(id, email));
+        for d in [1, 4] {
+            fake.add_event(Event::logon(ago(d, 0)).user(name));
+        }
+    }
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 2, "no retry changes the data: {ran:#?}");
+    assert!(
+        ws.object(&format!("/{NAME}.csv")).is_none(),
+        "a cleanup file was written"
+    );
+    let rows = detail(&ws);
+    assert_eq!(rows.len(), 4);
+    for r in &rows[1..] {
+        assert_eq!(r[7..9], ["withheld", "no_logon_in_window"], "{r:?}");
+    }
+    let manifest = ws.manifest().unwrap();
+    let source = &manifest["sources"][0];
+    assert_eq!(source["status"], "failed");
+    let error = source["error"].as_str().unwrap();
+    assert!(
+        error.contains("6 logons by 3 identities")
+            && error.contains("only 0 of 3 accounts")
+            && error.contains("No cleanup file was written"),
+        "{error}"
+    );
+    assert_eq!(
+        source["reports"].as_array().unwrap().len(),
+        1,
+        "{manifest:#}"
+    );
+    assert_eq!(source["reports"][0]["name"], "trend-test-accounts");
+    let findings = &source["findings"];
+    assert_eq!(findings["cleanup_withheld"], "logons_not_attributed");
+    assert_eq!(findings["withheld"], 3);
+    assert_eq!(
+        findings["unmatched_identities"][0],
+        serde_json::json!({"value": "ana silva", "count": 2, "latest": "2026-11-21T03:00:00Z"}),
+        "{findings:#}"
+    );
+    assert_eq!(
+        findings["unmatched_identities"].as_array().unwrap().len(),
+        3
+    );
+}
+
+/// More removals than `max_remove_ratio` allows: no cleanup file, the numbers in the error;
+/// a higher limit writes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removal_larger_than_max_remove_ratio_writes_no_cleanup_file() {
+    let fake = fake().await;
+    for i in 0..10 {
+        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        if i < 3 {
+            fake.add_event(Event::logon_of(ago(1, 0), &id, &email));
+        }
+    }
+    let (ws, ran) = run_trend(&fake, "").await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(ws.object(&format!("/{NAME}.csv")).is_none());
+    let manifest = ws.manifest().unwrap();
+    let source = &manifest["sources"][0];
+    let error = source["error"].as_str().unwrap();
+    assert!(
+        error.contains("removal of 7 of 10 accounts (70%)")
+            && error.contains("`max_remove_ratio: 0.5` allows (50%)"),
+        "{error}"
+    );
+    assert_eq!(source["thresholds"]["max_remove_ratio"], 0.5);
+    assert_eq!(source["findings"]["cleanup_withheld"], "max_remove_ratio");
+    let withheld = detail(&ws).iter().filter(|r| r[7] == "withheld").count();
+    assert_eq!(withheld, 7);
+
+    let (ws, ran) = run_trend(&fake, "    max_remove_ratio: 0.7\n").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(cleanup(&ws).len(), 8);
+}
+
+/// Accounts added or invited within `inactive_days` are kept with their own reason; the
+/// `Account Management` event names them by email or display name; one that names nobody is
+/// counted, and keeps every account without a logon from removal.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_added_or_invited_recently_are_kept_and_unattributed_arrivals_are_not_guessed() {
+    let fake = fake().await;
+    fake.add_account(FakeAccount::user("act", "active@example.com"));
+    fake.add_event(Event::logon_of(ago(1, 0), "act", "active@example.com"));
+    fake.add_account(FakeAccount::user("act2", "active2@example.com"));
+    fake.add_event(Event::logon_of(ago(2, 0), "act2", "active2@example.com"));
+    fake.add_account(FakeAccount::user("new", "new@example.com"));
+    fake.add_event(Event::arrival(
+        ago(3, 0),
+        "Add user account",
+        Some("New@Example.com"),
+    ));
+    fake.add_account(FakeAccount::invited("inv", "jane.doe@partner.example").named("Jane Doe"));
+    fake.add_event(Event::arrival(
+        ago(5, 0),
+        "Invite user account",
+        Some("Jane  Doe"),
+    ));
+    // Added long ago: it had the whole threshold to log on.
+    fake.add_account(FakeAccount::user("old", "old@example.com"));
+    fake.add_event(Event::arrival(
+        ago(120, 0),
+        "Add user account",
+        Some("old@example.com"),
+    ));
+    let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    assert_eq!(
+        verdict(&rows, "new@example.com"),
+        v("keep", "created_recently", "")
+    );
+    assert_eq!(row(&rows, "new@example.com")[10], "2026-11-19T03:00:00Z");
+    assert_eq!(
+        verdict(&rows, "jane.doe@partner.example"),
+        v("keep", "invited_recently", "")
+    );
+    assert_eq!(
+        verdict(&rows, "old@example.com"),
+        v("remove", "no_logon_in_window", "")
+    );
+    let removed: Vec<String> = cleanup(&ws)[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(removed, ["old@example.com"]);
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(findings["arrival_events"], 3);
+    assert_eq!(findings["kept_created_recently"], 1);
+    assert_eq!(findings["kept_invited_recently"], 1);
+    assert_eq!(findings["arrival_events_unattributed"], 0);
+    let arrivals = fake.arrival_requests();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].query["startDateTime"], "2026-05-26T04:00:00Z");
+
+    // An invitation naming someone the accounts list does not know by that name, and one
+    // naming nobody: either may be any account without a logon, so none of those is removed.
+    fake.add_event(Event::arrival(
+        ago(2, 0),
+        "Invite user account",
+        Some("Sam Lee"),
+    ));
+    fake.add_event(Event::arrival(ago(4, 0), "Add user account", None));
+    let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let rows = detail(&ws);
+    assert_eq!(
+        verdict(&rows, "old@example.com"),
+        v("skip", "possibly_added_recently", "")
+    );
+    assert_eq!(
+        verdict(&rows, "new@example.com"),
+        v("keep", "created_recently", "")
+    );
+    assert_eq!(cleanup(&ws).len(), 1, "nobody to remove");
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    assert_eq!(findings["arrival_events_unattributed"], 2);
+    assert_eq!(
+        findings["unattributed_arrivals"],
+        serde_json::json!([
+            {"value": "Sam Lee", "activity": "Invite user account", "count": 1, "latest": "2026-11-20T03:00:00Z"},
+            {"value": "", "activity": "Add user account", "count": 1, "latest": "2026-11-18T03:00:00Z"},
+        ]),
+        "{findings:#}"
+    );
+}
