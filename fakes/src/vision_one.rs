@@ -1306,6 +1306,17 @@ pub async fn demo() -> (FakeVisionOne, String, Vec<(String, String)>) {
         "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e05",
         "new.hire@example.com",
     ));
+    // An invitation from before the window, never accepted.
+    fake.add_account(FakeAccount::invited(
+        "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e07",
+        "summer.intern@example.com",
+    ));
+    // Invited three days ago by an administrator: too new to have logged on.
+    fake.add_event(Event::arrival(
+        days(3, 0),
+        "Invite user account",
+        Some("new.hire@example.com"),
+    ));
     fake.add_account(FakeAccount::invited(
         "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e06",
         "auditor@external.example",

@@ -1140,6 +1140,7 @@ async fn the_demo_tenant_produces_both_reports() {
         "last_logon_too_old",
         "no_logon_in_window",
         "invited_never_logged_on",
+        "invited_recently",
         "saml_group",
     ] {
         assert!(reasons.contains(reason), "{reason} missing: {reasons:?}");
