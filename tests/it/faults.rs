@@ -406,7 +406,8 @@ mod trend {
                         3,
                         "{name}"
                     );
-                    assert_eq!(statuses.len(), 2 + fault.injected, "{name}: {statuses:?}");
+                    // Two lists and the page of arrivals, plus the injected answers.
+                    assert_eq!(statuses.len(), 3 + fault.injected, "{name}: {statuses:?}");
                 }
                 Expect::Fail(text) | Expect::FailAny(&[text, ..]) => {
                     assert_eq!(ran.code, 3, "{name}: {ran:#?}");
