@@ -17,6 +17,7 @@ pub use spec::VaultSpec;
 
 use crate::config::Secret;
 use crate::http::{Call, HttpClient, HttpError, join_path, snippet};
+use crate::report::Column;
 use crate::report::summary::{
     Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
 };
@@ -31,26 +32,26 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Columns of `{source}.csv`: the old script's three first, then the detail.
-pub const CLIENT_COLUMNS: &[&str] = &[
-    "client_id",
-    "last_auth_timestamp",
-    "roll_off_month",
-    "last_active_month",
-    "months_active",
-    "client_type",
-    "namespace_path",
-    "mount_path",
-    "mount_type",
-    "entity_name",
+pub const CLIENT_COLUMNS: &[Column] = &[
+    Column::identifier("client_id"),
+    Column::time("last_auth_timestamp"),
+    Column::time("roll_off_month"),
+    Column::time("last_active_month"),
+    Column::number("months_active"),
+    Column::enumeration("client_type"),
+    Column::identifier("namespace_path"),
+    Column::identifier("mount_path"),
+    Column::identifier("mount_type"),
+    Column::free_text("entity_name"),
 ];
 
 /// Columns of `{source}-forecast.csv`.
-pub const FORECAST_COLUMNS: &[&str] = &[
-    "month",
-    "clients_counted",
-    "rolling_off",
-    "licensed_clients",
-    "over_licence",
+pub const FORECAST_COLUMNS: &[Column] = &[
+    Column::time("month"),
+    Column::number("clients_counted"),
+    Column::number("rolling_off"),
+    Column::number("licensed_clients"),
+    Column::enumeration("over_licence"),
 ];
 
 /// What a Vault source reports in the manifest.
