@@ -4,14 +4,16 @@
 //! The top level is read by `serde_yaml` (which tracks locations); each source item stays a YAML
 //! value until [`SourceSpec::from_yaml`] reads it, so every problem names its key and line.
 
-use crate::config::{ConfigError, KeyPath, Problem, Problems, check_name, deserialize_duration};
+use crate::config::{
+    ConfigError, Environment, KeyPath, Problem, Problems, check_name, deserialize_duration,
+};
 use crate::http::HttpSpec;
 use crate::metrics::MetricsSpec;
 use crate::output::OutputSpec;
 use crate::report::ReportOptions;
 use crate::sources::SourceSpec;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -67,6 +69,12 @@ const TYPE_NAMES: &[(&str, &str)] = &[(
 
 /// Reads and checks a job spec file.
 pub fn load(path: &Path) -> Result<JobSpec, ConfigError> {
+    load_text(path).map(|(spec, _)| spec)
+}
+
+/// Reads and checks a job spec file; also returns its text, for checks made later that must
+/// still point at a line ([`check_before_fetch`]).
+pub fn load_text(path: &Path) -> Result<(JobSpec, String), ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -83,10 +91,40 @@ pub fn load(path: &Path) -> Result<JobSpec, ConfigError> {
             ),
         }],
     })?;
-    parse(&text).map_err(|problems| ConfigError::Invalid {
+    let spec = parse(&text).map_err(|problems| ConfigError::Invalid {
         path: path.to_owned(),
         problems,
-    })
+    })?;
+    Ok((spec, text))
+}
+
+/// What can only be checked against the run's clock and environment, yet before anything is
+/// fetched: a window that starts in the future, a token pasted with its `Bearer ` prefix. Each
+/// problem points at its line in the spec. Sources for which `selected` says no are not
+/// checked (they will not run).
+pub fn check_before_fetch(
+    path: &Path,
+    text: &str,
+    spec: &JobSpec,
+    env: &Environment,
+    now: chrono::DateTime<chrono::Utc>,
+    selected: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let mut problems = Problems::new(text);
+    for (index, source) in spec.sources.iter().enumerate() {
+        if selected(source.name()) {
+            let at = KeyPath::root().key("sources").index(index);
+            source.check_before_fetch(&at, env, now, &mut problems);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: problems.into_list(),
+        })
+    }
 }
 
 /// Parses and checks spec text; returns every problem found, each with its line when known.
@@ -135,15 +173,37 @@ impl JobSpec {
         let root = KeyPath::root();
         check_name(problems, &root.key("job"), &self.job);
         let mut seen = HashSet::new();
+        // Rendered report key → (source, report) of the first source that writes it.
+        let mut keys: HashMap<String, (&str, String)> = HashMap::new();
         for (index, source) in self.sources.iter().enumerate() {
+            let name_key = root.key("sources").index(index).key("name");
             if !seen.insert(source.name()) {
                 problems.add(
-                    &root.key("sources").index(index).key("name"),
+                    &name_key,
                     format!(
                         "`{}` is used by another source; names must be unique",
                         source.name()
                     ),
                 );
+                continue;
+            }
+            for report in source.report_names() {
+                let key = self
+                    .output
+                    .key_template
+                    .replace("{source}", source.name())
+                    .replace("{report}", &report);
+                match keys.get(&key) {
+                    Some((other, theirs)) if *other != source.name() => problems.add(
+                        &name_key,
+                        format!(
+                            "its report `{report}` would be written under the same key as report `{theirs}` of source `{other}`; rename one of the two sources"
+                        ),
+                    ),
+                    _ => {
+                        keys.insert(key, (source.name(), report));
+                    }
+                }
             }
         }
         self.output.validate(&root.key("output"), problems);

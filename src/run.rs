@@ -12,8 +12,8 @@ use crate::job::{self, JobSpec};
 use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError};
 use crate::report::manifest::{
-    Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
-    SummaryKeys,
+    Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
+    SourceStatus, SummaryKeys,
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
@@ -143,8 +143,19 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let mut spec = job::load(&options.config)?;
-    select_sources(&mut spec, options)?;
+    let (mut spec, text) = job::load_text(&options.config)?;
+    let selected = selected_sources(&spec, options)?;
+    // Checked before the unselected sources are dropped, so every problem keeps its own line.
+    job::check_before_fetch(
+        &options.config,
+        &text,
+        &spec,
+        &options.env,
+        options.clock.now(),
+        &|name| selected.iter().any(|s| s == name),
+    )?;
+    spec.sources
+        .retain(|s| selected.iter().any(|n| n == s.name()));
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
     let mut prepared = Vec::with_capacity(spec.sources.len());
@@ -165,7 +176,8 @@ fn prepare(
     Ok((spec, prepared, shared))
 }
 
-fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), ConfigError> {
+/// The names of the sources this run covers: `--only`, then this shard's share.
+fn selected_sources(spec: &JobSpec, options: &RunOptions) -> Result<Vec<String>, ConfigError> {
     for name in &options.only {
         if !spec.sources.iter().any(|s| s.name() == name) {
             let known: Vec<&str> = spec.sources.iter().map(SourceSpec::name).collect();
@@ -175,14 +187,14 @@ fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), Config
             )));
         }
     }
-    if !options.only.is_empty() {
-        spec.sources
-            .retain(|s| options.only.iter().any(|n| n == s.name()));
-    }
-    if let Some(shard) = options.shard {
-        spec.sources.retain(|s| shard.owns(s.name()));
-    }
-    Ok(())
+    Ok(spec
+        .sources
+        .iter()
+        .map(SourceSpec::name)
+        .filter(|name| options.only.is_empty() || options.only.iter().any(|n| n == name))
+        .filter(|name| options.shard.is_none_or(|shard| shard.owns(name)))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Runs the job until done or until `cancel` fires.
@@ -292,8 +304,9 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     } else {
         (RunStatus::Failed, ExitStatus::Failure)
     };
-    // Every source refused its credentials: nothing can succeed until someone fixes them.
-    let exit = if exit == ExitStatus::Failure && sources.iter().all(|s| s.credentials_rejected) {
+    // Every source failed in a way no retry can fix (credentials refused, a spec that cannot
+    // work): running again changes nothing until someone fixes them.
+    let exit = if exit == ExitStatus::Failure && sources.iter().all(|s| s.retry_cannot_fix) {
         ExitStatus::Config
     } else {
         exit
@@ -500,13 +513,29 @@ async fn run_source(
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)
             .await
-            .map(|metas| (metas, out.findings, out.facts, out.missing)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(SourceError::Deadline(deadline)),
+            .map(|metas| (metas, out.findings, out.facts, out.missing, out.failure)),
+        Ok(Err(e)) => Err(FinishFailed {
+            error: e,
+            not_removed: Vec::new(),
+        }),
+        Err(_) => Err(FinishFailed {
+            error: SourceError::Deadline(deadline),
+            not_removed: Vec::new(),
+        }),
     };
     let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
     match result {
-        Ok((metas, findings, facts, missing)) => {
+        Ok((metas, findings, facts, _, Some(error))) => {
+            // The source refused to publish its actionable report, and wrote the ones that say why.
+            let message = format!("source `{name}`: {error}");
+            tracing::error!(source = %name, error = %message, reports = metas.len(), "Source failed.");
+            let mut entry = failed_entry(source_spec, &clock, started, finished, message);
+            entry.retry_cannot_fix = error.retry_cannot_fix();
+            entry.findings = findings;
+            entry.reports = metas.into_iter().map(ReportEntry::from).collect();
+            (entry, facts)
+        }
+        Ok((metas, findings, facts, missing, None)) => {
             let rows: u64 = metas.iter().map(|m| m.rows).sum();
             let elapsed_ms = wall.elapsed().as_millis() as u64;
             let status = match &missing {
@@ -530,34 +559,80 @@ async fn run_source(
                 thresholds: plan.thresholds,
                 findings,
                 reports: metas.into_iter().map(ReportEntry::from).collect(),
+                reports_not_removed: Vec::new(),
                 error: None,
                 missing,
-                credentials_rejected: false,
+                retry_cannot_fix: false,
             };
             (entry, facts)
         }
-        Err(e) => {
-            let message = format!("source `{name}`: {e}");
+        Err(FinishFailed { error, not_removed }) => {
+            let message = format!("source `{name}`: {error}");
             tracing::error!(source = %name, error = %message, "Source failed.");
             let mut entry = failed_entry(source_spec, &clock, started, finished, message);
-            entry.credentials_rejected = e.is_credentials();
+            entry.retry_cannot_fix = error.retry_cannot_fix();
+            entry.reports_not_removed = not_removed;
             (entry, SourceFacts::default())
         }
     }
 }
 
-/// Makes every report visible, or none: if one fails, the rest are aborted.
-async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, SourceError> {
-    let mut metas = Vec::with_capacity(reports.len());
+/// A source's reports could not all be made visible: what went wrong, and the reports already
+/// visible that could not be taken back (listed in the manifest so someone removes them).
+#[derive(Debug)]
+pub struct FinishFailed {
+    pub error: SourceError,
+    pub not_removed: Vec<NotRemoved>,
+}
+
+/// Makes a source's reports visible all together or not at all. Each is staged first (every
+/// byte handed to the store, parts in flight uploaded); only then is each made visible. If one
+/// fails, the ones already visible are removed again and the rest aborted, so a cleanup file
+/// can never stand alone beside a failed sibling.
+pub async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, FinishFailed> {
+    let mut staged = Vec::with_capacity(reports.len());
     let mut pending = reports.into_iter();
+    while let Some(mut report) = pending.next() {
+        if let Err(e) = report.stage().await {
+            report.abort().await;
+            for rest in staged.into_iter().chain(pending) {
+                rest.abort().await;
+            }
+            return Err(FinishFailed {
+                error: e.into(),
+                not_removed: Vec::new(),
+            });
+        }
+        staged.push(report);
+    }
+    let mut metas = Vec::with_capacity(staged.len());
+    let mut visible = Vec::with_capacity(staged.len());
+    let mut pending = staged.into_iter();
     while let Some(report) = pending.next() {
         match report.finish().await {
-            Ok(meta) => metas.push(meta),
+            Ok((meta, handle)) => {
+                metas.push(meta);
+                visible.push(handle);
+            }
             Err(e) => {
                 for rest in pending {
                     rest.abort().await;
                 }
-                return Err(e.into());
+                let mut not_removed = Vec::new();
+                for handle in visible {
+                    let key = handle.key().to_owned();
+                    if let Err(removal) = handle.remove().await {
+                        tracing::error!(key = %key, error = %removal, "A report of a failed source could not be removed; remove it by hand.");
+                        not_removed.push(NotRemoved {
+                            key,
+                            error: removal.to_string(),
+                        });
+                    }
+                }
+                return Err(FinishFailed {
+                    error: e.into(),
+                    not_removed,
+                });
             }
         }
     }
@@ -582,9 +657,10 @@ fn failed_entry(
         thresholds: plan.thresholds,
         findings: Default::default(),
         reports: Vec::new(),
+        reports_not_removed: Vec::new(),
         error: Some(error),
         missing: None,
-        credentials_rejected: false,
+        retry_cannot_fix: false,
     }
 }
 

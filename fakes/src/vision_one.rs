@@ -44,6 +44,8 @@ pub const AUDIT_PATH: &str = "/v3.0/audit/logs";
 pub const REAL_HOST: &str = "https://api.xdr.trendmicro.com";
 /// The filter the client must send on every audit page.
 pub const LOGON_FILTER: &str = "(category eq 'Logon and Logoff') and (activity eq 'Log on')";
+/// The filter of the scan for accounts added or invited in the window.
+pub const ARRIVALS_FILTER: &str = "(category eq 'Account Management') and ((activity eq 'Add user account') or (activity eq 'Invite user account'))";
 pub const RETENTION_DAYS: i64 = 180;
 pub const ACCOUNT_FIELDS: &[&str] = &["id", "email", "authType", "status"];
 pub const AUDIT_FIELDS: &[&str] = &[
@@ -81,6 +83,9 @@ pub struct FakeAccount {
     pub role: Option<String>,
     pub auth_type: String,
     pub status: String,
+    /// A display name, sent as `name` only when set: not among the documented fields, so the
+    /// tenant of most tests does not send it.
+    pub name: Option<String>,
 }
 
 impl FakeAccount {
@@ -91,7 +96,13 @@ impl FakeAccount {
             role: Some("Analyst".to_owned()),
             auth_type: "local".to_owned(),
             status: "enabled".to_owned(),
+            name: None,
         }
+    }
+
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
     }
 
     /// A SAML group mapping: its email is a distribution address nobody logs on with.
@@ -133,6 +144,9 @@ impl FakeAccount {
         }
         if let Some(role) = &self.role {
             v["role"] = role.clone().into();
+        }
+        if let Some(name) = &self.name {
+            v["name"] = name.clone().into();
         }
         v
     }
@@ -183,7 +197,12 @@ pub struct Event {
     pub category: String,
     pub activity: String,
     pub result: Outcome,
+    /// `details` as sent; `None` gives a logon's (`IP address`, `name`).
+    pub details: Option<serde_json::Value>,
 }
+
+/// The administrator who adds and invites accounts in the tests' tenants.
+pub const ADMIN: (&str, &str) = ("4d5d11b1-84d3-403f-8bfd-a0000000000a", "admin@example.com");
 
 impl Event {
     /// A successful console logon at `at` with no identity yet; add one with the setters.
@@ -199,6 +218,25 @@ impl Event {
             category: "Logon and Logoff".to_owned(),
             activity: "Log on".to_owned(),
             result: Outcome::Successful,
+            details: None,
+        }
+    }
+
+    /// An `Account Management` entry of the administrator adding (`Add user account`) or
+    /// inviting (`Invite user account`) an account, which `details."User account"` names by
+    /// its email or display name, as Vision One's CEF forwarding of these events shows (the
+    /// only shape on record); `None` names no target at all.
+    pub fn arrival(at: DateTime<Utc>, activity: &str, target: Option<&str>) -> Self {
+        let details = match target {
+            Some(target) => serde_json::json!({ "User account": target, "Role": "Analyst" }),
+            None => serde_json::json!({ "Role": "Analyst" }),
+        };
+        Self {
+            category: "Account Management".to_owned(),
+            activity: activity.to_owned(),
+            logged_role: "Master Administrator".to_owned(),
+            details: Some(details),
+            ..Self::logon_of(at, ADMIN.0, ADMIN.1)
         }
     }
 
@@ -271,10 +309,10 @@ impl Event {
             "accessType": self.access_type,
             "category": self.category,
             "activity": self.activity,
-            "details": {
+            "details": self.details.clone().unwrap_or_else(|| serde_json::json!({
                 "IP address": "198.51.100.7",
                 "name": self.logged_user.clone().unwrap_or_default(),
-            },
+            })),
         });
         v["result"] = match self.result {
             Outcome::Successful | Outcome::Unsuccessful => self.result_text().into(),
@@ -333,13 +371,9 @@ pub fn error(status: u16, code: &str, message: &str) -> Canned {
     )
 }
 
-/// Trend's 429, with `Retry-After` in seconds or without it.
-pub fn too_many(retry_after: Option<u64>) -> Canned {
-    let answer = error(429, "TooManyRequests", "Too many API requests");
-    match retry_after {
-        Some(seconds) => answer.with_header("retry-after", seconds.to_string()),
-        None => answer,
-    }
+/// Trend's 429: no `Retry-After`, no rate-limit header, as the real API answers.
+pub fn too_many() -> Canned {
+    error(429, "TooManyRequests", "Too many API requests")
 }
 
 /// Serve `answer` instead of the real one for requests matching `which` (any list if `None`)
@@ -374,12 +408,12 @@ impl Fault {
 }
 
 /// Trend's request limit: at most `requests` in any `per`, counting rejected requests too.
+/// Once refused, every request is refused until the window that filled up has passed ("does
+/// not process requests until the rate falls below the limit"); no 429 says how long.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
     pub requests: usize,
     pub per: Duration,
-    /// Send `Retry-After` (seconds until the window frees a slot) with the 429.
-    pub retry_after: bool,
 }
 
 /// The fake's data and behaviour; change it through [`FakeVisionOne::state`].
@@ -430,6 +464,8 @@ struct Shared {
     log: Log,
     arrivals: Arc<Mutex<Vec<(Instant, u16)>>>,
     window: Arc<Mutex<VecDeque<Instant>>>,
+    /// After a refusal, no request is served before this instant.
+    blocked_until: Arc<Mutex<Option<Instant>>>,
     /// Held from answering to logging, so the log's order is the order of answers.
     order: Arc<Mutex<()>>,
 }
@@ -470,6 +506,7 @@ impl FakeVisionOne {
             log: log.clone(),
             arrivals: arrivals.clone(),
             window: Arc::new(Mutex::new(VecDeque::new())),
+            blocked_until: Arc::new(Mutex::new(None)),
             order: Arc::new(Mutex::new(())),
         };
         let router = Router::new()
@@ -513,6 +550,23 @@ impl FakeVisionOne {
             .all()
             .into_iter()
             .filter(|s| s.path == which.path())
+            .collect()
+    }
+
+    /// Audit log requests of the logon scan, in arrival order.
+    pub fn logon_requests(&self) -> Vec<Seen> {
+        self.audit_requests_with(LOGON_FILTER)
+    }
+
+    /// Audit log requests of the scan for added and invited accounts, in arrival order.
+    pub fn arrival_requests(&self) -> Vec<Seen> {
+        self.audit_requests_with(ARRIVALS_FILTER)
+    }
+
+    fn audit_requests_with(&self, filter: &str) -> Vec<Seen> {
+        self.requests(Which::Audit)
+            .into_iter()
+            .filter(|s| s.headers.get("tmv1-filter").map(String::as_str) == Some(filter))
             .collect()
     }
 
@@ -598,18 +652,18 @@ fn rate_check(shared: &Shared, arrived: Instant) -> Option<Canned> {
     {
         window.pop_front();
     }
+    let mut blocked_until = lock(&shared.blocked_until);
+    let blocked = blocked_until.is_some_and(|until| arrived < until);
     let full = window.len() >= limit.requests;
-    let wait = window
-        .front()
-        .map(|oldest| (*oldest + limit.per).saturating_duration_since(arrived));
+    let window_end = window.front().map(|oldest| *oldest + limit.per);
     window.push_back(arrived);
-    if !full {
+    if !(full || blocked) {
         return None;
     }
-    let seconds = wait
-        .map(|w| w.as_millis().div_ceil(1000) as u64)
-        .unwrap_or(1);
-    Some(too_many(limit.retry_after.then_some(seconds)))
+    if let Some(end) = window_end {
+        *blocked_until = Some(blocked_until.map_or(end, |until| until.max(end)));
+    }
+    Some(too_many())
 }
 
 fn answer(shared: &Shared, which: Which, raw_query: &str, headers: &HeaderMap) -> Response {
@@ -1126,7 +1180,6 @@ pub async fn benchmark_tenant(
         state.limit = Some(Limit {
             requests: 500,
             per: Duration::from_secs(60),
-            retry_after: false,
         });
         let id = |i: usize| format!("4d5d11b1-84d3-403f-8bfd-{i:012x}");
         for i in 0..accounts {
@@ -1252,6 +1305,17 @@ pub async fn demo() -> (FakeVisionOne, String, Vec<(String, String)>) {
     fake.add_account(FakeAccount::invited(
         "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e05",
         "new.hire@example.com",
+    ));
+    // An invitation from before the window, never accepted.
+    fake.add_account(FakeAccount::invited(
+        "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e07",
+        "summer.intern@example.com",
+    ));
+    // Invited three days ago by an administrator: too new to have logged on.
+    fake.add_event(Event::arrival(
+        days(3, 0),
+        "Invite user account",
+        Some("new.hire@example.com"),
     ));
     fake.add_account(FakeAccount::invited(
         "9b0c5e2a-1f4d-4c1e-9a77-0c3d2f6b8e06",

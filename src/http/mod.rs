@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 pub use ratelimit::{Budget, InFlight, LimiterStats, RateLimiter};
-pub use retry::{RetryPolicy, Verdict};
+pub use retry::{RateLimitPatience, RetryPolicy, Verdict};
 pub use spec::HttpSpec;
 
 /// Most of an error body kept for interpretation; enough for any JSON error document.
@@ -110,6 +110,8 @@ pub struct Call<'a> {
     /// A JSON request body, sent again on each retry. It may carry credentials (a login), so
     /// `Call` has no `Debug` and the body never reaches a log or an error.
     pub json_body: Option<Bytes>,
+    /// How long to wait after a 429; the HTTP spec's backoff when the kind sets none.
+    pub patience: Option<RateLimitPatience>,
 }
 
 impl<'a> Call<'a> {
@@ -123,6 +125,7 @@ impl<'a> Call<'a> {
             limiter: None,
             classify: None,
             json_body: None,
+            patience: None,
         }
     }
 
@@ -156,6 +159,12 @@ impl<'a> Call<'a> {
 
     pub fn classify(mut self, classify: Classifier) -> Self {
         self.classify = Some(classify);
+        self
+    }
+
+    /// Waits after a 429 that fit the API's rate-limit window.
+    pub fn patience(mut self, patience: RateLimitPatience) -> Self {
+        self.patience = Some(patience);
         self
     }
 }
@@ -236,17 +245,23 @@ impl HttpClient {
                     if retry >= self.policy.max_retries {
                         return Err(error.finish(call, attempts));
                     }
-                    let wait = match server_wait {
-                        Some(wait) if wait > self.policy.max => {
-                            return Err(HttpError::WaitTooLong {
-                                method: call.method.clone(),
-                                path: call.url.path().to_owned(),
-                                wait,
-                                max: self.policy.max,
-                            });
-                        }
-                        Some(wait) => wait,
-                        None => self.policy.backoff(retry),
+                    if let Some(wait) = server_wait.filter(|w| *w > self.policy.max) {
+                        return Err(HttpError::WaitTooLong {
+                            method: call.method.clone(),
+                            path: call.url.path().to_owned(),
+                            wait,
+                            max: self.policy.max,
+                        });
+                    }
+                    let wait = if rate_limited {
+                        call.patience
+                            .unwrap_or(RateLimitPatience {
+                                floor: self.policy.base,
+                                ceiling: self.policy.max,
+                            })
+                            .wait(retry, server_wait)
+                    } else {
+                        server_wait.unwrap_or_else(|| self.policy.backoff(retry))
                     };
                     tracing::warn!(
                         source = call.source,

@@ -60,21 +60,54 @@ pub fn is_transient(error: &reqwest::Error) -> bool {
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
 }
 
-/// The wait a server asked for: `Retry-After` (seconds or HTTP-date), else `X-Ratelimit-Reset`
-/// (epoch milliseconds, epoch seconds, or seconds from now, told apart by size).
+/// How patient a source kind is with `429` answers, fitted to its API's rate-limit window. Each
+/// kind sets its own numbers on its calls; the retry loop is the same for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitPatience {
+    /// The shortest wait after a 429, whatever the server says: retrying at once only spends a
+    /// request of the quota that was just refused.
+    pub floor: Duration,
+    /// The longest wait of the doubling schedule used when the server names no wait (the API's
+    /// window: after it the quota is whole again).
+    pub ceiling: Duration,
+}
+
+impl RateLimitPatience {
+    /// The wait before retry number `retry` (0 for the first) after a 429: the server's wait
+    /// when it named one still ahead, never less than the floor; otherwise the floor doubling
+    /// with each retry up to the ceiling. Up to a tenth more at random, so clients refused
+    /// together do not come back together; never less than the schedule says.
+    pub fn wait(&self, retry: u32, server: Option<Duration>) -> Duration {
+        let planned = match server {
+            Some(wait) => wait.max(self.floor),
+            None => self
+                .floor
+                .saturating_mul(2u32.saturating_pow(retry.min(30)))
+                .min(self.ceiling.max(self.floor)),
+        };
+        let spread = (planned.as_millis() / 10).min(u128::from(u64::MAX)) as u64;
+        planned + Duration::from_millis(rand::rng().random_range(0..=spread))
+    }
+}
+
+/// The wait a server asked for: the larger of `Retry-After` (seconds or HTTP-date) and
+/// `X-Ratelimit-Reset` (epoch milliseconds, epoch seconds, or seconds from now, told apart by
+/// size), so neither can send a request into a window the other says is still closed. A value
+/// already past (or zero) names no wait: `None`, and the caller backs off by its own schedule
+/// instead of retrying at once into a quota that was just refused.
 pub fn server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(value) = header_str(headers, "retry-after") {
+    let retry_after = header_str(headers, "retry-after").and_then(|value| {
         if let Ok(seconds) = value.parse::<u64>() {
             return Some(Duration::from_secs(seconds));
         }
-        if let Ok(when) = httpdate::parse_http_date(value) {
-            return Some(when.duration_since(now).unwrap_or_default());
-        }
-    }
-    let reset = header_str(headers, "x-ratelimit-reset")?
-        .parse::<u64>()
-        .ok()?;
-    Some(reset_wait(reset, now))
+        httpdate::parse_http_date(value)
+            .ok()
+            .map(|when| when.duration_since(now).unwrap_or_default())
+    });
+    let reset = header_str(headers, "x-ratelimit-reset")
+        .and_then(|value| value.parse::<u64>().ok())
+        .map(|reset| reset_wait(reset, now));
+    retry_after.max(reset).filter(|wait| !wait.is_zero())
 }
 
 /// Time until a rate-limit reset value, whatever unit the server used.
@@ -154,5 +187,49 @@ mod tests {
         h.insert("x-ratelimit-reset", HeaderValue::from_static("9"));
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(9)));
         assert_eq!(server_wait(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn the_larger_of_retry_after_and_reset_wins_and_a_past_reset_names_no_wait() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("1700000006000"),
+        );
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(6)));
+        h.insert("retry-after", HeaderValue::from_static("8"));
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(8)));
+        // A reset already past, or `Retry-After: 0`, is no reason to retry at once.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("1699999990000"),
+        );
+        assert_eq!(server_wait(&h, now), None);
+        h.insert("retry-after", HeaderValue::from_static("0"));
+        assert_eq!(server_wait(&h, now), None);
+    }
+
+    #[test]
+    fn patience_doubles_from_the_floor_to_the_ceiling_and_never_goes_below_the_floor() {
+        let trend = RateLimitPatience {
+            floor: Duration::from_secs(10),
+            ceiling: Duration::from_secs(60),
+        };
+        for (retry, planned) in [(0, 10), (1, 20), (2, 40), (3, 60), (4, 60), (40, 60)] {
+            let wait = trend.wait(retry, None);
+            let planned = Duration::from_secs(planned);
+            assert!(
+                wait >= planned && wait <= planned + planned / 10,
+                "{retry}: {wait:?}"
+            );
+        }
+        // A server's wait is taken when longer than the floor, the floor otherwise.
+        let wait = trend.wait(0, Some(Duration::from_secs(45)));
+        assert!(wait >= Duration::from_secs(45) && wait <= Duration::from_millis(49_500));
+        let wait = trend.wait(3, Some(Duration::from_millis(300)));
+        assert!(wait >= Duration::from_secs(10) && wait <= Duration::from_secs(11));
     }
 }

@@ -264,3 +264,72 @@ async fn read_json_names_what_came_instead() {
         "expected a page, got more than 1 MiB"
     );
 }
+
+/// Trend's answer to a rate limit: 429 with no `Retry-After`, refused for the rest of its window.
+#[tokio::test(start_paused = true)]
+async fn a_429_without_headers_waits_the_kinds_doubling_schedule_not_seconds() {
+    let (router, hits) = scripted(vec![
+        (429, "{\"error\":{\"code\":\"TooManyRequests\"}}", None),
+        (429, "{\"error\":{\"code\":\"TooManyRequests\"}}", None),
+        (429, "{\"error\":{\"code\":\"TooManyRequests\"}}", None),
+    ]);
+    let base = serve(router).await;
+    let patience = RateLimitPatience {
+        floor: Duration::from_secs(10),
+        ceiling: Duration::from_secs(60),
+    };
+    let start = tokio::time::Instant::now();
+    let call = Call::get("t", base.join("x").unwrap()).patience(patience);
+    client(5).send(&call).await.unwrap();
+    let waited = start.elapsed();
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    // 10 s + 20 s + 40 s, each up to a tenth more.
+    assert!(
+        waited >= Duration::from_secs(70)
+            && waited <= Duration::from_secs(77) + Duration::from_millis(500),
+        "{waited:?}"
+    );
+}
+
+/// A reset header already past must not turn into an immediate retry.
+#[tokio::test(start_paused = true)]
+async fn a_429_whose_reset_is_past_still_waits_the_floor() {
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let router = Router::new().route(
+        "/x",
+        get(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    let mut r = (AxStatus::TOO_MANY_REQUESTS, "{}").into_response();
+                    // Epoch milliseconds an hour in the past.
+                    let past = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis()
+                        - 3_600_000;
+                    r.headers_mut()
+                        .insert("x-ratelimit-reset", past.to_string().parse().unwrap());
+                    r
+                } else {
+                    Response::new("ok".into())
+                }
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let patience = RateLimitPatience {
+        floor: Duration::from_secs(1),
+        ceiling: Duration::from_secs(10),
+    };
+    let start = tokio::time::Instant::now();
+    let call = Call::get("t", base.join("x").unwrap()).patience(patience);
+    client(5).send(&call).await.unwrap();
+    let waited = start.elapsed();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!(
+        waited >= Duration::from_secs(1) && waited <= Duration::from_millis(1_100),
+        "{waited:?}"
+    );
+}

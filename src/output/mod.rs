@@ -273,7 +273,7 @@ impl Output {
     pub async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
         let mut writer = self.writer(key.to_owned());
         writer.write(bytes).await?;
-        writer.finish().await
+        writer.finish().await.map(|_| ())
     }
 }
 
@@ -340,8 +340,32 @@ impl ObjectWriter {
         Ok(())
     }
 
-    /// Makes the object visible under its key.
-    pub async fn finish(mut self) -> Result<(), OutputError> {
+    /// Waits until every part sent so far is uploaded, so that only the last step is left:
+    /// what can fail because of the data's size fails here, before any sibling is visible.
+    pub async fn stage(&mut self) -> Result<(), OutputError> {
+        if let Some(upload) = &mut self.upload
+            && let Err(e) = upload.wait_for_capacity(0).await
+        {
+            if let Some(upload) = self.upload.take() {
+                let _ = upload.abort().await;
+            }
+            return Err(store_error(&self.location, &self.key, e));
+        }
+        Ok(())
+    }
+
+    /// Makes the object visible under its key; the handle can take it away again.
+    pub async fn finish(mut self) -> Result<Visible, OutputError> {
+        let visible = Visible {
+            store: self.store.clone(),
+            path: self.path.clone(),
+            key: self.key.clone(),
+            location: self.location.clone(),
+        };
+        self.complete().await.map(|()| visible)
+    }
+
+    async fn complete(&mut self) -> Result<(), OutputError> {
         match self.upload.take() {
             Some(upload) => upload
                 .finish()
@@ -372,6 +396,34 @@ impl ObjectWriter {
             && let Err(e) = upload.abort().await
         {
             tracing::warn!(key = %self.key, error = %e, "Could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads will remove it.");
+        }
+    }
+}
+
+/// An object this run made visible, which it may still have to take back (a sibling report of
+/// the same source failed to become visible).
+#[derive(Debug)]
+pub struct Visible {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    key: String,
+    location: String,
+}
+
+impl Visible {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Deletes the object again.
+    pub async fn remove(self) -> Result<(), OutputError> {
+        match self.store.delete(&self.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error_doing(
+                &self.location,
+                format!("removing {}", self.key),
+                e,
+            )),
         }
     }
 }

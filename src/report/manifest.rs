@@ -115,13 +115,25 @@ pub struct SourceEntry {
     /// Facts found while fetching that a consumer may act on (`months_over_licence`...).
     pub findings: serde_json::Map<String, serde_json::Value>,
     pub reports: Vec<ReportEntry>,
+    /// Reports of this (failed) source that had become visible before a sibling failed and
+    /// could not be removed again: delete them by hand, they are not to be acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reports_not_removed: Vec<NotRemoved>,
     pub error: Option<String>,
     /// For an `incomplete` source: what the reports lack, in words (details in `findings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,
-    /// The source failed because its credential was refused (drives exit code 2).
+    /// The source failed in a way no retry can fix: its credential was refused, or the spec
+    /// cannot work as written (drives exit code 2).
     #[serde(skip)]
-    pub credentials_rejected: bool,
+    pub retry_cannot_fix: bool,
+}
+
+/// A report left visible beside a failed source, and why it could not be removed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotRemoved {
+    pub key: String,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,7 +8,7 @@
 use super::SourceKind;
 use crate::config::duration::deserialize_optional_duration;
 use crate::config::fields::struct_fields;
-use crate::config::{KeyPath, Problems, check_env_name, check_name};
+use crate::config::{Environment, KeyPath, Problems, check_env_name, check_name};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -43,6 +43,35 @@ struct CommonFields {
 }
 
 impl CommonSpec {
+    /// A token pasted with its `Bearer ` prefix: `consequence` says what the API would do with
+    /// it. The message names the variable, never the value; a token that cannot be read is
+    /// left to the source's preparation, which says why.
+    pub(super) fn check_token_prefix(
+        &self,
+        at: &KeyPath,
+        env: &Environment,
+        consequence: &str,
+        problems: &mut Problems<'_>,
+    ) {
+        let Ok(token) = env.secret(&self.name, &self.token_env) else {
+            return;
+        };
+        let has_prefix = token
+            .expose()
+            .trim_start()
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
+        if has_prefix {
+            let var = &self.token_env;
+            problems.add(
+                &at.key("token_env"),
+                format!(
+                    "the token in {var} (or {var}_FILE) starts with `Bearer `; {consequence}: store the bare token"
+                ),
+            );
+        }
+    }
+
     /// Checks the shared settings of the item at `at`.
     pub(super) fn validate(&self, at: &KeyPath, problems: &mut Problems<'_>) {
         check_name(problems, &at.key("name"), &self.name);

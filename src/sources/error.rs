@@ -5,8 +5,8 @@ use crate::report::ReportError;
 use reqwest::StatusCode;
 use std::time::Duration;
 
-/// Why a source failed. The run records the message in the manifest; a refused credential also
-/// decides the exit status (2 when no source could use its credentials).
+/// Why a source failed. The run records the message in the manifest; a failure no retry can
+/// fix also decides the exit status (2 when no source can succeed by running again).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The API refused the credential: fixing it is configuration work, not a retry.
@@ -23,6 +23,10 @@ pub enum SourceError {
     /// The API answered with data the source cannot use, or cannot trust.
     #[error("{0}")]
     Data(String),
+    /// The spec cannot work as written, or the data rules out a safe result (an empty window,
+    /// a cleanup file withheld): a retry would end the same way.
+    #[error("{0}")]
+    Unfixable(String),
     /// The fetch did not finish within the source's deadline.
     #[error(
         "did not finish within its deadline of {}; raise `timeout` on the source or `source_timeout`",
@@ -88,7 +92,12 @@ impl SourceError {
         }
     }
 
-    pub fn is_credentials(&self) -> bool {
-        matches!(self, SourceError::Credentials(_))
+    /// Only a person can fix this (the credential, the spec, the data): Kubernetes should not
+    /// retry.
+    pub fn retry_cannot_fix(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Credentials(_) | SourceError::Unfixable(_)
+        )
     }
 }

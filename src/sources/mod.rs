@@ -20,8 +20,9 @@ use crate::http::{HttpClient, HttpSpec};
 use crate::output::Output;
 use crate::report::manifest::Window;
 use crate::report::summary::SourceFacts;
-use crate::report::{CsvReport, ReportError};
+use crate::report::{Column, CsvReport, ReportError};
 use crate::time::RunClock;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +42,13 @@ pub trait SourceKind: DeserializeOwned + Debug {
     const DEFAULT_TOKEN_ENV: &'static str;
     /// `request_timeout` when the spec leaves it out.
     const DEFAULT_REQUEST_TIMEOUT: Duration;
+    /// The reports a source of this kind writes, as suffixes of its name (`""` for
+    /// `{name}.csv`, `"-forecast"`...), so that sources whose keys would collide are refused
+    /// before the run.
+    const REPORT_SUFFIXES: &'static [&'static str];
+    /// What the API does with a token pasted with its `Bearer ` prefix.
+    const BEARER_PREFIX_CONSEQUENCE: &'static str =
+        "rollcall sends the token the way the API expects it, so the API would refuse it";
     /// The source ready to run.
     type Source: Fetch + Debug;
 
@@ -50,6 +58,18 @@ pub trait SourceKind: DeserializeOwned + Debug {
     /// The window and thresholds the reports will use; recorded in the manifest even when the
     /// source fails.
     fn plan(&self, common: &CommonSpec, clock: &RunClock) -> Plan;
+
+    /// Checks that need the run's clock or the environment but no request (a window that
+    /// starts in the future); each problem names its key, so it gets a line. The token's
+    /// prefix is checked for every kind.
+    fn check_before_fetch(
+        &self,
+        _common: &CommonSpec,
+        _at: &KeyPath,
+        _now: DateTime<Utc>,
+        _problems: &mut Problems<'_>,
+    ) {
+    }
 
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
     /// failure here is a configuration error (exit 2). `logins` is the run's cache of Vault
@@ -126,6 +146,33 @@ macro_rules! source_kinds {
             fn plan(&self, common: &CommonSpec, clock: &RunClock) -> Plan {
                 match self {
                     $(Self::$variant(spec) => spec.plan(common, clock)),+
+                }
+            }
+
+            fn report_suffixes(&self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant(_) => <$spec as SourceKind>::REPORT_SUFFIXES),+
+                }
+            }
+
+            fn check_before_fetch(
+                &self,
+                common: &CommonSpec,
+                at: &KeyPath,
+                env: &Environment,
+                now: DateTime<Utc>,
+                problems: &mut Problems<'_>,
+            ) {
+                match self {
+                    $(Self::$variant(spec) => {
+                        common.check_token_prefix(
+                            at,
+                            env,
+                            <$spec as SourceKind>::BEARER_PREFIX_CONSEQUENCE,
+                            problems,
+                        );
+                        spec.check_before_fetch(common, at, now, problems);
+                    }),+
                 }
             }
 
@@ -232,6 +279,28 @@ impl SourceSpec {
         self.kind.plan(&self.common, clock)
     }
 
+    /// The names of the reports this source writes (`{name}{suffix}` for each of its kind's).
+    pub fn report_names(&self) -> Vec<String> {
+        self.kind
+            .report_suffixes()
+            .iter()
+            .map(|suffix| format!("{}{suffix}", self.name()))
+            .collect()
+    }
+
+    /// Checks against the run's clock and environment that need no request; see
+    /// [`crate::job::check_before_fetch`].
+    pub fn check_before_fetch(
+        &self,
+        at: &KeyPath,
+        env: &Environment,
+        now: DateTime<Utc>,
+        problems: &mut Problems<'_>,
+    ) {
+        self.kind
+            .check_before_fetch(&self.common, at, env, now, problems);
+    }
+
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
     /// failure here is a configuration error (exit 2). Vault logins are registered in `logins`,
     /// the run's, and made when a source first needs the token.
@@ -308,7 +377,7 @@ impl SourceContext {
     pub fn report(
         &self,
         suffix: &str,
-        columns: &'static [&'static str],
+        columns: &'static [Column],
     ) -> Result<CsvReport, ReportError> {
         let report = format!("{}{suffix}", self.name);
         let key = self.output.report_key(&self.name, &report);
@@ -331,6 +400,9 @@ pub struct SourceOutput {
     /// Set when the API would not give every row: what is missing, in words. The reports are
     /// still written, and the source is `incomplete`, never `succeeded`.
     pub missing: Option<String>,
+    /// The source fails although these reports are written: they say why it could not
+    /// produce the rest (a Trend cleanup file withheld, with the accounts report explaining).
+    pub failure: Option<SourceError>,
 }
 
 impl SourceOutput {
@@ -347,7 +419,14 @@ impl SourceOutput {
             findings,
             facts: SourceFacts::default(),
             missing: None,
+            failure: None,
         }
+    }
+
+    /// The source fails with `error`, and `reports` (which say why) are still written.
+    pub fn failed(mut self, error: SourceError) -> Self {
+        self.failure = Some(error);
+        self
     }
 
     /// Adds what the summary and the metrics show, gathered while the reports were written.

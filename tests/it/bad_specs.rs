@@ -340,6 +340,14 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             "not UTF-8",
             None,
         ),
+        (
+            "report keys that collide between sources",
+            s(format!(
+                "{GOOD}  - name: v1\n    kind: vision_one_inactive_accounts\n    region: us\n  - name: v1-accounts\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n"
+            )),
+            "its report `v1-accounts` would be written under the same key as report `v1-accounts` of source `v1`",
+            Some(12),
+        ),
     ]
 }
 
@@ -415,4 +423,103 @@ proptest! {
         let text: String = chars.into_iter().collect();
         let _ = rollcall::job::parse(&text);
     }
+}
+
+/// What only the run's clock or environment can tell, still refused before anything is
+/// fetched: exit 2, the file and the line, and never a secret's value.
+#[tokio::test(flavor = "multi_thread")]
+async fn clock_and_environment_problems_exit_2_with_file_and_line_before_any_request() {
+    let ws = Workspace::new();
+    let path = ws.path().join("job.yaml");
+    let trend = "job: nightly\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    region: us\n    token_env: TREND_KEY\n";
+    let launchdarkly = "job: nightly\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-12-01T00:00:00Z\n";
+    let now = ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned());
+    // (name, spec, environment, text the error must contain, line it must name)
+    type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, &'a str, usize);
+    let cases: [Case<'_>; 3] = [
+        (
+            "a Trend token pasted with its Bearer prefix",
+            trend,
+            vec![
+                ("TREND_KEY".into(), "Bearer eyJhbGciOi.secret-part".into()),
+                now.clone(),
+            ],
+            "the token in TREND_KEY (or TREND_KEY_FILE) starts with `Bearer `",
+            6,
+        ),
+        (
+            "a LaunchDarkly token pasted with its Bearer prefix",
+            launchdarkly.trim_end_matches("    start: 2026-12-01T00:00:00Z\n"),
+            vec![
+                ("LD_API_TOKEN".into(), "bearer api-secret-part".into()),
+                now.clone(),
+            ],
+            "the token in LD_API_TOKEN (or LD_API_TOKEN_FILE) starts with `Bearer `",
+            3,
+        ),
+        (
+            "a LaunchDarkly start in the future",
+            launchdarkly,
+            vec![("LD_API_TOKEN".into(), "api-ok".into()), now.clone()],
+            "2026-12-01T00:00:00Z is later than the run's time (2026-11-22T03:00:00Z)",
+            6,
+        ),
+    ];
+    for (name, text, env, needle, line) in cases {
+        std::fs::write(&path, text).unwrap();
+        for command in ["validate", "run"] {
+            let ran = rollcall(
+                &[command, "--config", path.to_str().unwrap()],
+                &env,
+                ws.path(),
+            )
+            .await;
+            assert_eq!(ran.code, 2, "{name} ({command}): {ran:#?}");
+            assert!(
+                ran.stderr.contains(needle),
+                "{name}: wanted `{needle}` in {}",
+                ran.stderr
+            );
+            let at = format!("job.yaml:{line}:");
+            assert!(
+                ran.stderr.contains(&at),
+                "{name}: wanted {at} in {}",
+                ran.stderr
+            );
+            assert!(
+                !ran.stderr.contains("secret-part"),
+                "{name}: the token leaked: {}",
+                ran.stderr
+            );
+            assert!(
+                !ws.path().join("reports").exists(),
+                "{name}: something was written"
+            );
+        }
+    }
+}
+
+/// A window that turns out empty at run time cannot be fixed by running again: exit 2, so
+/// Kubernetes does not retry it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_window_at_run_time_exits_2() {
+    let ws = Workspace::new();
+    let path = ws.path().join("job.yaml");
+    std::fs::write(
+        &path,
+        "job: nightly\noutput:\n  url: ./reports\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-11-22T03:00:00Z\n",
+    )
+    .unwrap();
+    let env = [
+        ("LD_API_TOKEN".to_owned(), "api-ok".to_owned()),
+        ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
+    ];
+    let ran = rollcall(
+        &["run", "--config", path.to_str().unwrap()],
+        &env,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(ran.stderr.contains("the window is empty"), "{}", ran.stderr);
 }

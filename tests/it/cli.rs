@@ -300,11 +300,17 @@ async fn shards_split_the_sources_between_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
+async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
     let mut a = Activity::entity("=HYPERLINK(\"http://x\")", mid(month(2026, 11)));
     a.entity_name = "@SUM(1+1)".into();
     fake.add(month(2026, 11), a);
+    // A non-entity client id is base64: about one in 64 starts with `+`, and it must still
+    // match Vault's own data.
+    let mut b = Activity::entity("+44PUxYzQ1w2e3r4t5y6u7i8o9p0=", mid(month(2026, 11)));
+    b.client_type = "non-entity-token".into();
+    b.entity_name = "-".into();
+    fake.add(month(2026, 11), b);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
     let ran = rollcall(
@@ -315,8 +321,14 @@ async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
-    assert_eq!(rows[1][0], "'=HYPERLINK(\"http://x\")");
-    assert_eq!(rows[1][9], "'@SUM(1+1)");
+    let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
+    assert_eq!(of("=HYPERLINK(\"http://x\")")[9], "'@SUM(1+1)");
+    assert_eq!(of("+44PUxYzQ1w2e3r4t5y6u7i8o9p0=")[9], "'-");
+    let manifest = ws.manifest().unwrap();
+    let reports = &manifest["sources"][0]["reports"];
+    assert_eq!(reports[0]["name"], "v");
+    assert_eq!(reports[0]["neutralised_cells"], 2, "{manifest:#}");
+    assert_eq!(reports[1]["neutralised_cells"], 0, "{manifest:#}");
 
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
@@ -331,10 +343,9 @@ async fn formulas_in_api_data_are_neutralised_unless_turned_off() {
     )
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    assert_eq!(
-        csv_rows(&ws.object("/v.csv").unwrap())[1][0],
-        "=HYPERLINK(\"http://x\")"
-    );
+    let rows = csv_rows(&ws.object("/v.csv").unwrap());
+    let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
+    assert_eq!(of("=HYPERLINK(\"http://x\")")[9], "@SUM(1+1)");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -480,5 +491,45 @@ async fn shards_of_one_run_share_a_folder_with_a_manifest_each() {
     assert_eq!(
         manifest["shard"],
         serde_json::json!({"index": 1, "count": 2})
+    );
+}
+
+/// All or none: a source's first report must not stay visible when the second cannot be
+/// written; the manifest says the source failed and lists no report of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_whose_second_report_cannot_be_written_leaves_no_report_at_all() {
+    let failing = healthy_vault().await;
+    let healthy = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[
+        vault_item("v", &failing.url()),
+        vault_item("ok", &healthy.url()),
+    ]);
+    let run_dir = ws.reports().join("test-job/2026-11-22/fixed-run");
+    // A folder where the forecast must go: the store refuses to create the object there.
+    std::fs::create_dir_all(run_dir.join("v-forecast.csv")).unwrap();
+    let mut vars = env();
+    vars.push(("ROLLCALL_RUN_ID".into(), "fixed-run".into()));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{ran:#?}");
+    assert!(
+        !run_dir.join("v.csv").exists(),
+        "the first report stayed visible beside its failed sibling"
+    );
+    assert!(run_dir.join("ok.csv").exists() && run_dir.join("ok-forecast.csv").exists());
+    let manifest = ws.manifest().unwrap();
+    let v = &manifest["sources"][0];
+    assert_eq!(v["name"], "v");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["reports"], serde_json::json!([]), "{manifest:#}");
+    assert!(v.get("reports_not_removed").is_none(), "{manifest:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("v-forecast"),
+        "{manifest:#}"
     );
 }

@@ -11,6 +11,8 @@ use object_store::{
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputSpec};
+use rollcall::report::{Column, CsvReport};
+use rollcall::run::finish_reports;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,6 +23,10 @@ struct Faults {
     parts_before_failure: Option<usize>,
     fail_complete: bool,
     fail_put: bool,
+    /// Conditional puts of this key fail.
+    fail_put_of: Option<&'static str>,
+    /// Deletes fail.
+    fail_delete: bool,
     parts: AtomicUsize,
     aborted: AtomicBool,
 }
@@ -85,7 +91,7 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        if self.faults.fail_put {
+        if self.faults.fail_put || self.faults.fail_put_of == Some(location.as_ref()) {
             return Err(injected("put"));
         }
         self.inner.put_opts(location, payload, opts).await
@@ -115,6 +121,10 @@ impl ObjectStore for FaultyStore {
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
+        if self.faults.fail_delete {
+            use futures::StreamExt;
+            return locations.map(|_| Err(injected("delete"))).boxed();
+        }
         self.inner.delete_stream(locations)
     }
 
@@ -233,4 +243,71 @@ async fn dropping_a_writer_mid_upload_aborts_it() {
     }
     assert!(store.faults.aborted.load(Ordering::SeqCst));
     assert!(!visible(&store, "cancelled.csv").await);
+}
+
+const COLUMNS: &[Column] = &[Column::identifier("UserId")];
+
+/// A source's two reports, the first (the cleanup file) named `cleanup.csv`.
+async fn two_reports(out: &Output) -> Vec<CsvReport> {
+    let mut reports = Vec::new();
+    for name in ["cleanup", "accounts"] {
+        let mut report = CsvReport::new(
+            name.into(),
+            COLUMNS,
+            out.writer(format!("{name}.csv")),
+            true,
+        )
+        .unwrap();
+        report.write_row(["a@example.com"]).await.unwrap();
+        reports.push(report);
+    }
+    reports
+}
+
+#[tokio::test]
+async fn when_a_sibling_cannot_be_finished_the_finished_report_is_taken_back() {
+    let (out, store) = output(Faults {
+        fail_put_of: Some("accounts.csv"),
+        ..Faults::default()
+    });
+    let failed = finish_reports(two_reports(&out).await).await.unwrap_err();
+    assert!(
+        failed.error.to_string().contains("accounts"),
+        "{}",
+        failed.error
+    );
+    assert!(failed.not_removed.is_empty(), "{:?}", failed.not_removed);
+    assert!(
+        !visible(&store, "cleanup.csv").await,
+        "the cleanup file stayed visible"
+    );
+    assert!(!visible(&store, "accounts.csv").await);
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_taken_back_is_named_with_the_reason() {
+    let (out, store) = output(Faults {
+        fail_put_of: Some("accounts.csv"),
+        fail_delete: true,
+        ..Faults::default()
+    });
+    let failed = finish_reports(two_reports(&out).await).await.unwrap_err();
+    assert_eq!(failed.not_removed.len(), 1, "{:?}", failed.not_removed);
+    assert_eq!(failed.not_removed[0].key, "cleanup.csv");
+    assert!(
+        failed.not_removed[0]
+            .error
+            .contains("removing cleanup.csv in faulty://"),
+        "{:?}",
+        failed.not_removed
+    );
+    assert!(visible(&store, "cleanup.csv").await);
+}
+
+#[tokio::test]
+async fn reports_become_visible_together() {
+    let (out, store) = output(Faults::default());
+    let metas = finish_reports(two_reports(&out).await).await.unwrap();
+    assert_eq!(metas.len(), 2);
+    assert!(visible(&store, "cleanup.csv").await && visible(&store, "accounts.csv").await);
 }

@@ -194,7 +194,7 @@ async fn every_kind_keeps_its_token_out_of_output_and_on_its_own_host() {
         }
         let ws = Workspace::new();
         let spec = ws.spec_text(&format!(
-            "job: secrets\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    token_env: VAULT_A_TOKEN\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            "job: secrets\noutput:\n  url: {}\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    token_env: VAULT_A_TOKEN\n  - name: trend\n    kind: vision_one_inactive_accounts\n    base_url: {}\n    max_remove_ratio: 1\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
             ws.reports().display(),
             vault.url(),
             trend.url(),

@@ -4,6 +4,7 @@
 //! lack some (no `member` for SCIM or OAuth changes, no `comment`), and a missing description
 //! must not cost a compliance export. Unknown fields are ignored; the schema grows.
 
+use crate::report::Column;
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Deserializer};
 
@@ -11,26 +12,26 @@ use serde::{Deserialize, Deserializer};
 pub const LIMIT: usize = 20;
 
 /// Columns of `{source}.csv`, in order.
-pub const COLUMNS: &[&str] = &[
-    "id",
-    "date",
-    "date_ms",
-    "kind",
-    "name",
-    "title_verb",
-    "title",
-    "description",
-    "short_description",
-    "comment",
-    "member_id",
-    "member_email",
-    "member_name",
-    "token_name",
-    "app_name",
-    "actions",
-    "resources",
-    "target_name",
-    "parent_name",
+pub const COLUMNS: &[Column] = &[
+    Column::identifier("id"),
+    Column::time("date"),
+    Column::number("date_ms"),
+    Column::identifier("kind"),
+    Column::free_text("name"),
+    Column::free_text("title_verb"),
+    Column::free_text("title"),
+    Column::free_text("description"),
+    Column::free_text("short_description"),
+    Column::free_text("comment"),
+    Column::identifier("member_id"),
+    Column::identifier("member_email"),
+    Column::free_text("member_name"),
+    Column::free_text("token_name"),
+    Column::free_text("app_name"),
+    Column::identifier("actions"),
+    Column::identifier("resources"),
+    Column::free_text("target_name"),
+    Column::free_text("parent_name"),
 ];
 
 /// `AuditLogEntryListingRepCollection`; `_links` is not used (see the paging notes).

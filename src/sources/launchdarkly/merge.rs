@@ -157,7 +157,8 @@ mod tests {
     use object_store::{ObjectStore, ObjectStoreExt};
     use std::sync::Arc;
 
-    const COLUMNS: &[&str] = &["id", "text"];
+    use crate::report::Column;
+    const COLUMNS: &[Column] = &[Column::identifier("id"), Column::free_text("text")];
 
     fn row(id: &str, text: &str) -> Row {
         vec![id.to_owned(), text.to_owned()]
@@ -214,7 +215,7 @@ mod tests {
             writer.accept(msg).await.unwrap();
         }
         assert_eq!(writer.spilled_rows(), 3, "c1, c2 and b1 waited their turn");
-        let meta = writer.finish().unwrap().finish().await.unwrap();
+        let (meta, _) = writer.finish().unwrap().finish().await.unwrap();
         assert_eq!(meta.rows, 6);
         let bytes = store
             .get(&ObjectPath::from("ld.csv"))

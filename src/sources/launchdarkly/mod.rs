@@ -27,7 +27,7 @@ pub use api::{API_VERSION, DEFAULT_BASE_URL};
 pub use entry::{COLUMNS, LIMIT};
 pub use spec::{LaunchDarklySpec, parse_instant};
 
-use crate::http::{Call, HttpClient, RateLimiter, snippet};
+use crate::http::{Call, HttpClient, RateLimitPatience, RateLimiter, snippet};
 use crate::report::summary::{Completeness, KindDetails, SourceFacts};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use chrono::{DateTime, SecondsFormat};
@@ -48,6 +48,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// LaunchDarkly's limits reset every ten seconds: after a 429 that names no wait, wait a second,
+/// doubling, never longer than one window.
+pub const PATIENCE: RateLimitPatience = RateLimitPatience {
+    floor: Duration::from_secs(1),
+    ceiling: Duration::from_secs(10),
+};
 
 /// A LaunchDarkly source ready to run.
 pub struct LaunchDarklySource {
@@ -122,7 +128,7 @@ impl Fetch for LaunchDarklySource {
         let (start, end) = self.window.resolve(ctx.clock.now());
         let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
         if start_ms >= end_ms {
-            return Err(SourceError::Data(format!(
+            return Err(SourceError::Unfixable(format!(
                 "the window is empty: start {} is not before end {}; set `start` before the run's time or set `end`",
                 rfc3339_ms(start_ms),
                 rfc3339_ms(end_ms)
@@ -304,7 +310,8 @@ impl Pager {
             .header("ld-api-version", HeaderValue::from_static(API_VERSION))
             .header("accept", HeaderValue::from_static("application/json"))
             .timeout(self.request_timeout)
-            .limiter(&self.limiter);
+            .limiter(&self.limiter)
+            .patience(PATIENCE);
         self.http
             .fetch(&call, api::read_listing)
             .await

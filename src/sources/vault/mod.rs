@@ -27,10 +27,10 @@ pub use spec::VaultSpec;
 
 use crate::config::Secret;
 use crate::http::{Call, HttpClient, HttpError, join_path, read_json, snippet};
-use crate::report::CsvReport;
 use crate::report::summary::{
     self, Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
 };
+use crate::report::{Column, CsvReport};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
 use api::{CONFIG_PATH, COUNTS_PATH, ConfigAnswer, CountsAnswer, parse_time};
@@ -48,36 +48,36 @@ use std::time::Duration;
 const SMALL_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Columns of `{source}.csv`: the old script's three first, then the detail.
-pub const CLIENT_COLUMNS: &[&str] = &[
-    "client_id",
-    "last_auth_timestamp",
-    "roll_off_month",
-    "last_active_month",
-    "months_active",
-    "client_type",
-    "namespace_path",
-    "mount_path",
-    "mount_type",
-    "entity_name",
+pub const CLIENT_COLUMNS: &[Column] = &[
+    Column::identifier("client_id"),
+    Column::time("last_auth_timestamp"),
+    Column::time("roll_off_month"),
+    Column::time("last_active_month"),
+    Column::number("months_active"),
+    Column::enumeration("client_type"),
+    Column::identifier("namespace_path"),
+    Column::identifier("mount_path"),
+    Column::identifier("mount_type"),
+    Column::free_text("entity_name"),
 ];
 
 /// Columns of `{source}-forecast.csv`.
-pub const FORECAST_COLUMNS: &[&str] = &[
-    "month",
-    "clients_counted",
-    "rolling_off",
-    "licensed_clients",
-    "over_licence",
+pub const FORECAST_COLUMNS: &[Column] = &[
+    Column::time("month"),
+    Column::number("clients_counted"),
+    Column::number("rolling_off"),
+    Column::number("licensed_clients"),
+    Column::enumeration("over_licence"),
 ];
 
 /// Columns of `{source}-billing.csv` (with `billing_forecast: true`).
-pub const BILLING_COLUMNS: &[&str] = &[
-    "month",
-    "clients_counted",
-    "new_clients",
-    "licensed_clients",
-    "over_licence",
-    "basis",
+pub const BILLING_COLUMNS: &[Column] = &[
+    Column::time("month"),
+    Column::number("clients_counted"),
+    Column::number("new_clients"),
+    Column::number("licensed_clients"),
+    Column::enumeration("over_licence"),
+    Column::enumeration("basis"),
 ];
 
 /// What a Vault source reports in the manifest.

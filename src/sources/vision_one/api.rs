@@ -72,6 +72,10 @@ pub struct Account {
     /// `enabled`, `disabled` or `invited`.
     #[serde(default)]
     pub status: Option<String>,
+    /// A display name, when the API sends one (not among the documented fields): used only to
+    /// tie an account-management event that names its target by name.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl Account {
@@ -82,6 +86,7 @@ impl Account {
             &mut self.role,
             &mut self.auth_type,
             &mut self.status,
+            &mut self.name,
         ] {
             *field = field
                 .take()

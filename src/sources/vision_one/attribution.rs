@@ -3,6 +3,7 @@
 //! reason.
 
 use super::api::{Account, AuditEntry, LogonResult, parse_logged_time};
+use super::arrivals::Arrival;
 use crate::http::snippet;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -22,11 +23,22 @@ fn norm_email(value: Option<&str>) -> Option<Box<str>> {
         .map(Into::into)
 }
 
-/// Latest counted logon per identity, folded page by page; memory grows with distinct
-/// identities, never with events.
+impl Identity {
+    /// The name shown for it in findings: the mail address, else `loggedUser`, else the id.
+    fn shown(&self) -> &str {
+        self.mail
+            .as_deref()
+            .or(self.user.as_deref())
+            .or(self.id.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// Latest counted logon and number of logons per identity, folded page by page; memory grows
+/// with distinct identities, never with events.
 #[derive(Debug, Default)]
 pub(super) struct Logons {
-    pub latest: HashMap<Identity, DateTime<Utc>>,
+    pub latest: HashMap<Identity, (DateTime<Utc>, u64)>,
     pub counted: u64,
     pub unsuccessful_ignored: u64,
     pub other_ignored: u64,
@@ -83,10 +95,9 @@ impl Logons {
             ));
         };
         self.counted += 1;
-        let latest = self.latest.entry(identity).or_insert(when);
-        if when > *latest {
-            *latest = when;
-        }
+        let (latest, count) = self.latest.entry(identity).or_insert((when, 0));
+        *latest = (*latest).max(when);
+        *count += 1;
         Ok(())
     }
 }
@@ -112,14 +123,31 @@ impl MatchedBy {
 /// An account's latest logon and how it was matched.
 pub(super) type LastLogon = (DateTime<Utc>, MatchedBy);
 
+/// Logon identities that matched no account, for the findings (the attribution check lists
+/// them, so whoever reads the failure sees which names the API used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnmatchedIdentity {
+    pub value: String,
+    pub count: u64,
+    pub latest: DateTime<Utc>,
+}
+
+/// Each account's latest logon, and the identities that matched no account (API keys, the root
+/// account, people since deleted, or names the accounts list does not use).
+#[derive(Debug, Default)]
+pub(super) struct LogonAttribution {
+    pub latest: Vec<Option<LastLogon>>,
+    /// Most logons first.
+    pub unmatched: Vec<UnmatchedIdentity>,
+}
+
 /// Each logon identity goes to the accounts its `loggedUserId` names; failing that, to those
 /// whose email is its `loggedUserMailAddress`; failing that, to those whose email is its
-/// `loggedUser`. Returns each account's latest logon and the number of identities that matched
-/// no account (API keys, the root account, people since deleted).
+/// `loggedUser`.
 pub(super) fn attribute(
     accounts: &[Account],
-    logons: &HashMap<Identity, DateTime<Utc>>,
-) -> (Vec<Option<LastLogon>>, u64) {
+    logons: &HashMap<Identity, (DateTime<Utc>, u64)>,
+) -> LogonAttribution {
     let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut by_email: HashMap<Box<str>, Vec<usize>> = HashMap::new();
     for (i, account) in accounts.iter().enumerate() {
@@ -131,8 +159,8 @@ pub(super) fn attribute(
         }
     }
     let mut latest: Vec<Option<LastLogon>> = vec![None; accounts.len()];
-    let mut unmatched = 0u64;
-    for (identity, when) in logons {
+    let mut unmatched = Vec::new();
+    for (identity, (when, count)) in logons {
         let hit = identity
             .id
             .as_deref()
@@ -153,7 +181,11 @@ pub(super) fn attribute(
                     .map(|v| (v, MatchedBy::LoggedUser))
             });
         let Some((targets, how)) = hit else {
-            unmatched += 1;
+            unmatched.push(UnmatchedIdentity {
+                value: identity.shown().to_owned(),
+                count: *count,
+                latest: *when,
+            });
             continue;
         };
         for &i in targets {
@@ -167,7 +199,13 @@ pub(super) fn attribute(
             }
         }
     }
-    (latest, unmatched)
+    unmatched.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(b.latest.cmp(&a.latest))
+            .then(a.value.cmp(&b.value))
+    });
+    LogonAttribution { latest, unmatched }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +213,8 @@ pub enum Decision {
     Keep,
     Remove,
     Skip,
+    /// Would be `remove`, but the cleanup file was withheld (see the manifest's error).
+    Withheld,
 }
 
 impl Decision {
@@ -183,26 +223,50 @@ impl Decision {
             Decision::Keep => "keep",
             Decision::Remove => "remove",
             Decision::Skip => "skip",
+            Decision::Withheld => "withheld",
         }
     }
+}
+
+/// What is known of one account when it is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence {
+    /// Latest counted logon in the window.
+    pub last_logon: Option<DateTime<Utc>>,
+    /// Latest `Add user account` / `Invite user account` event tied to it.
+    pub arrived: Option<(DateTime<Utc>, Arrival)>,
+    /// An arrival event at or after the threshold could not be tied to any account: any
+    /// account without a logon may be the one it created.
+    pub recent_unattributed_arrival: bool,
 }
 
 /// The decision on one account and its reason (a snake_case word, documented).
 pub fn decide(
     account: &Account,
-    last: Option<DateTime<Utc>>,
+    evidence: Evidence,
     cutoff: DateTime<Utc>,
 ) -> (Decision, &'static str) {
     if account.is_group() {
         // A group mapping, not a person: its members log on under their own names.
         return (Decision::Skip, "saml_group");
     }
-    match last {
-        Some(t) if t >= cutoff => (Decision::Keep, "active"),
-        Some(_) => (Decision::Remove, "last_logon_too_old"),
-        None if account.is_invited() => (Decision::Remove, "invited_never_logged_on"),
-        None => (Decision::Remove, "no_logon_in_window"),
+    let decided = match (evidence.last_logon, evidence.arrived) {
+        (Some(t), _) if t >= cutoff => (Decision::Keep, "active"),
+        // Too new to have been inactive for the whole threshold.
+        (_, Some((t, Arrival::Added))) if t >= cutoff => (Decision::Keep, "created_recently"),
+        (_, Some((t, Arrival::Invited))) if t >= cutoff => (Decision::Keep, "invited_recently"),
+        (Some(_), _) => (Decision::Remove, "last_logon_too_old"),
+        (None, _) if evidence.recent_unattributed_arrival => {
+            (Decision::Skip, "possibly_added_recently")
+        }
+        (None, _) if account.is_invited() => (Decision::Remove, "invited_never_logged_on"),
+        (None, _) => (Decision::Remove, "no_logon_in_window"),
+    };
+    if decided.0 == Decision::Remove && account.email.is_none() {
+        // Nobody could act on `Unknown,Unknown,Remove`.
+        return (Decision::Skip, "no_email");
     }
+    decided
 }
 
 #[cfg(test)]
@@ -224,6 +288,15 @@ mod tests {
             role: Some("Analyst".into()),
             auth_type: Some("local".into()),
             status: Some("enabled".into()),
+            name: None,
+        }
+    }
+
+    fn seen(last_logon: Option<DateTime<Utc>>) -> Evidence {
+        Evidence {
+            last_logon,
+            arrived: None,
+            recent_unattributed_arrival: false,
         }
     }
 
@@ -233,25 +306,86 @@ mod tests {
         let cut = cutoff(now, 90);
         assert_eq!(rfc3339_seconds(cut), "2026-08-24T03:00:00Z");
         let a = account("1", "a@example.com");
-        assert_eq!(decide(&a, Some(cut), cut), (Decision::Keep, "active"));
+        assert_eq!(decide(&a, seen(Some(cut)), cut), (Decision::Keep, "active"));
         assert_eq!(
-            decide(&a, Some(cut - chrono::Duration::seconds(1)), cut),
+            decide(&a, seen(Some(cut - chrono::Duration::seconds(1))), cut),
             (Decision::Remove, "last_logon_too_old")
         );
         assert_eq!(
-            decide(&a, None, cut),
+            decide(&a, seen(None), cut),
             (Decision::Remove, "no_logon_in_window")
         );
         let mut invited = a.clone();
         invited.status = Some("invited".into());
         assert_eq!(
-            decide(&invited, None, cut),
+            decide(&invited, seen(None), cut),
             (Decision::Remove, "invited_never_logged_on")
         );
-        assert_eq!(decide(&invited, Some(now), cut), (Decision::Keep, "active"));
+        assert_eq!(
+            decide(&invited, seen(Some(now)), cut),
+            (Decision::Keep, "active")
+        );
         let mut group = a;
         group.auth_type = Some("samlGroup".into());
-        assert_eq!(decide(&group, None, cut), (Decision::Skip, "saml_group"));
+        assert_eq!(
+            decide(&group, seen(None), cut),
+            (Decision::Skip, "saml_group")
+        );
+    }
+
+    #[test]
+    fn arrivals_keep_new_accounts_and_nobody_without_an_email_is_removed() {
+        let now = t("2026-11-22T03:00:00Z");
+        let cut = cutoff(now, 90);
+        let a = account("1", "a@example.com");
+        let arrived = |at: DateTime<Utc>, how: Arrival| Evidence {
+            arrived: Some((at, how)),
+            ..seen(None)
+        };
+        assert_eq!(
+            decide(&a, arrived(cut, Arrival::Added), cut),
+            (Decision::Keep, "created_recently")
+        );
+        assert_eq!(
+            decide(&a, arrived(now, Arrival::Invited), cut),
+            (Decision::Keep, "invited_recently")
+        );
+        // Arrived before the threshold: it had the whole threshold to log on.
+        assert_eq!(
+            decide(
+                &a,
+                arrived(cut - chrono::Duration::seconds(1), Arrival::Added),
+                cut
+            ),
+            (Decision::Remove, "no_logon_in_window")
+        );
+        let unknown = Evidence {
+            recent_unattributed_arrival: true,
+            ..seen(None)
+        };
+        assert_eq!(
+            decide(&a, unknown, cut),
+            (Decision::Skip, "possibly_added_recently")
+        );
+        // One who logged on before the threshold existed before it: not new.
+        let old = Evidence {
+            recent_unattributed_arrival: true,
+            ..seen(Some(cut - chrono::Duration::days(1)))
+        };
+        assert_eq!(
+            decide(&a, old, cut),
+            (Decision::Remove, "last_logon_too_old")
+        );
+        let mut nameless = a.clone();
+        nameless.email = None;
+        assert_eq!(
+            decide(&nameless, seen(None), cut),
+            (Decision::Skip, "no_email")
+        );
+        assert_eq!(
+            decide(&nameless, seen(Some(now)), cut),
+            (Decision::Keep, "active")
+        );
     }
 
     fn entry(id: Option<&str>, mail: Option<&str>, user: Option<&str>, at: &str) -> AuditEntry {
@@ -313,7 +447,7 @@ mod tests {
                 false,
             )
             .unwrap();
-        let (latest, unmatched) = attribute(&accounts, &logons.latest);
+        let LogonAttribution { latest, unmatched } = attribute(&accounts, &logons.latest);
         assert_eq!(
             latest[0],
             Some((t("2026-11-01T00:00:00Z"), MatchedBy::UserId))
@@ -327,7 +461,14 @@ mod tests {
             Some((t("2026-11-03T00:00:00Z"), MatchedBy::LoggedUser))
         );
         assert_eq!(latest[3], None);
-        assert_eq!(unmatched, 1);
+        assert_eq!(
+            unmatched,
+            [UnmatchedIdentity {
+                value: "root account".into(),
+                count: 1,
+                latest: t("2026-11-04T00:00:00Z"),
+            }]
+        );
     }
 
     #[test]

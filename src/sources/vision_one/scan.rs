@@ -30,6 +30,10 @@ pub(super) const AUDIT: Endpoint = Endpoint {
     path: super::api::AUDIT_PATH,
     label: "audit log",
 };
+pub(super) const ARRIVALS: Endpoint = Endpoint {
+    path: super::api::AUDIT_PATH,
+    label: "audit log (account management)",
+};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Paged {
@@ -66,7 +70,8 @@ impl VisionOneSource {
                 .header("authorization", token.clone())
                 .header("accept", HeaderValue::from_static("application/json"))
                 .timeout(self.request_timeout)
-                .limiter(&self.limiter);
+                .limiter(&self.limiter)
+                .patience(self.patience);
             if let Some(filter) = filter {
                 // Every page, not just the first: the server does not keep it in the skipToken.
                 call = call.header("tmv1-filter", HeaderValue::from_static(filter));

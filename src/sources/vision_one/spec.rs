@@ -5,7 +5,7 @@ use super::VisionOneSource;
 use super::api::{RETENTION, RETENTION_MARGIN};
 use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
-use crate::http::{Budget, HttpClient, HttpSpec, RateLimiter};
+use crate::http::{Budget, HttpClient, HttpSpec, RateLimitPatience, RateLimiter};
 use crate::report::manifest::Window;
 use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
@@ -67,6 +67,12 @@ pub struct VisionOneSpec {
     /// logon.
     #[serde(default)]
     pub count_unsuccessful_logons: bool,
+    /// The largest share of the accounts judged (SAML groups aside) that one cleanup file may
+    /// request to remove, e.g. `0.5`. Beyond it the cleanup file is not written and the source
+    /// fails, naming the numbers: a removal of that size is more likely missing data than
+    /// truth. `1` turns the limit off. Default `0.5`.
+    #[serde(default = "default_max_remove_ratio")]
+    pub max_remove_ratio: f64,
     /// Client-side request budget shared by every request of this source. Default 500 per 60s,
     /// the limit Trend's API is known to enforce. Requests are paced on a window 2% longer than
     /// `per`, so network jitter cannot push Trend's own count over the limit.
@@ -95,6 +101,9 @@ impl Default for RateLimitSpec {
     }
 }
 
+fn default_max_remove_ratio() -> f64 {
+    0.5
+}
 fn default_inactive_days() -> u32 {
     90
 }
@@ -119,6 +128,9 @@ impl SourceKind for VisionOneSpec {
     const DEFAULT_TOKEN_ENV: &'static str = "TREND_VISION_ONE_TOKEN";
     /// One page, first byte to last. Trend ends its own requests at 60s.
     const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+    /// The cleanup request file and the accounts report.
+    const REPORT_SUFFIXES: &'static [&'static str] = &["", "-accounts"];
+    const BEARER_PREFIX_CONSEQUENCE: &'static str = "rollcall sends `Authorization: Bearer <key>` itself, so Trend would get `Bearer Bearer …` and refuse it with 401";
     type Source = VisionOneSource;
 
     fn validate(&self, common: &CommonSpec, at: &KeyPath, problems: &mut Problems<'_>) {
@@ -170,6 +182,12 @@ impl SourceKind for VisionOneSpec {
         if self.rate_limit.per < Duration::from_secs(1) {
             problems.add(&at.key("rate_limit").key("per"), "must be at least 1s");
         }
+        if !(self.max_remove_ratio > 0.0 && self.max_remove_ratio <= 1.0) {
+            problems.add(
+                &at.key("max_remove_ratio"),
+                "must be above 0 and at most 1 (1 turns the limit off), e.g. 0.5 for at most half of the accounts",
+            );
+        }
     }
 
     fn plan(&self, _common: &CommonSpec, clock: &RunClock) -> Plan {
@@ -185,6 +203,7 @@ impl SourceKind for VisionOneSpec {
             "count_unsuccessful_logons".into(),
             self.count_unsuccessful_logons.into(),
         );
+        thresholds.insert("max_remove_ratio".into(), self.max_remove_ratio.into());
         Plan {
             window: Some(Window { start, end }),
             thresholds,
@@ -222,9 +241,11 @@ impl SourceKind for VisionOneSpec {
             token_env: common.token_env.clone(),
             http: shared.clone(),
             limiter: RateLimiter::new(Some(paced(self.rate_limit))),
+            patience: patience(self.rate_limit),
             inactive_days: self.inactive_days,
             lookback: self.lookback(),
             count_unsuccessful: self.count_unsuccessful_logons,
+            max_remove_ratio: self.max_remove_ratio,
             request_timeout: common.request_timeout,
         })
     }
@@ -237,6 +258,16 @@ pub fn paced(limit: RateLimitSpec) -> Budget {
     Budget {
         requests: limit.requests,
         per: limit.per + limit.per / 50,
+    }
+}
+
+/// Trend sends no `Retry-After` and refuses every request until its window has room again, so a
+/// retry seconds later is refused too: after a 429, wait a sixth of the window (10 s of 60 s),
+/// doubling, up to the whole window.
+pub fn patience(limit: RateLimitSpec) -> RateLimitPatience {
+    RateLimitPatience {
+        floor: limit.per / 6,
+        ceiling: limit.per,
     }
 }
 
@@ -367,6 +398,11 @@ mod tests {
         let budget = paced(RateLimitSpec::default());
         assert_eq!(budget.requests, 500);
         assert_eq!(budget.per, Duration::from_millis(61_200));
+        let patience = patience(RateLimitSpec::default());
+        assert_eq!(
+            (patience.floor, patience.ceiling),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
     }
 
     #[test]
