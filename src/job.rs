@@ -4,12 +4,16 @@
 //! The top level is read by `serde_yaml` (which tracks locations); each source item stays a YAML
 //! value until [`SourceSpec::from_yaml`] reads it, so every problem names its key and line.
 
+use crate::config::checks::NAME_PATTERN;
+use crate::config::duration::{self, HumanDuration};
 use crate::config::{ConfigError, KeyPath, Problem, Problems, check_name, deserialize_duration};
 use crate::http::HttpSpec;
 use crate::metrics::MetricsSpec;
 use crate::output::OutputSpec;
 use crate::report::ReportOptions;
 use crate::sources::SourceSpec;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::Path;
@@ -38,25 +42,73 @@ fn default_source_timeout() -> Duration {
     Duration::from_secs(60 * 60)
 }
 
-/// The top level as read by serde_yaml; sources stay YAML values until stage two.
-#[derive(Deserialize)]
+/// The top level as written; sources stay YAML values until stage two. Its field doc comments
+/// are the descriptions of the JSON Schema ([`schema`]).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "rollcall job spec",
+    description = "Where the reports go, and the systems to report on. Secrets never go here: each source names the environment variable that holds its token."
+)]
 struct RawSpec {
+    /// Names the run in object keys and logs. 1 to 64 letters, digits, `.`, `_` or `-`, not
+    /// starting with `.`.
+    #[schemars(regex(pattern = NAME_PATTERN))]
     job: String,
+    /// Where reports and the manifest are written.
     #[serde(default)]
     output: OutputSpec,
+    /// Options shared by every CSV report.
     #[serde(default)]
     reports: ReportOptions,
+    /// Settings of the HTTP client every source uses.
     #[serde(default)]
     http: HttpSpec,
+    /// Deadline of one source's whole fetch, unless the source sets its own `timeout`. Keep it
+    /// below the CronJob's `activeDeadlineSeconds`.
     #[serde(
         default = "default_source_timeout",
         deserialize_with = "deserialize_duration"
     )]
+    #[schemars(with = "HumanDuration")]
     source_timeout: Duration,
+    /// Push the run's metrics to a Prometheus Pushgateway when it ends.
     #[serde(default)]
     metrics: Option<MetricsSpec>,
+    /// The systems to report on; fetched concurrently. Each item's `kind` decides its keys.
+    #[schemars(length(min = 1), schema_with = "source_items_schema")]
     sources: Vec<serde_yaml::Value>,
+}
+
+fn source_items_schema(generator: &mut SchemaGenerator) -> Schema {
+    let item = crate::sources::item_schema(generator);
+    schemars::json_schema!({
+        "type": "array",
+        "items": item,
+    })
+}
+
+/// An optional key's default is its absence; `"default": null` would only clutter an editor.
+fn no_null_defaults(schema: &mut Schema) {
+    schemars::transform::transform_subschemas(&mut no_null_defaults, schema);
+    if schema
+        .get("default")
+        .is_some_and(serde_json::Value::is_null)
+    {
+        schema.remove("default");
+    }
+}
+
+/// The JSON Schema (draft 07) of the job spec, generated from the spec types: what
+/// `rollcall schema` prints, editors check a spec with, and the chart's `values.schema.json`
+/// carries for `config`. Every subschema is inline, so the chart can embed it whole.
+pub fn schema() -> serde_json::Value {
+    let generator = SchemaSettings::draft07()
+        .with(|settings| settings.inline_subschemas = true)
+        .with_transform(duration::defaults_as_text)
+        .with_transform(no_null_defaults)
+        .into_generator();
+    generator.into_root_schema_for::<RawSpec>().to_value()
 }
 
 /// Our type names mean nothing to the user; serde's messages get these words instead.

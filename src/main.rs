@@ -43,6 +43,8 @@ enum Command {
     Run(RunArgs),
     /// Check the spec and every source's secret; fetch nothing.
     Validate(SpecArgs),
+    /// Print the JSON Schema of the job spec, for editors and the Helm chart.
+    Schema,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +99,12 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, settings: Settings, env: Environment) -> ExitCode {
     match command {
+        Command::Schema => {
+            // Pretty-printing a JSON value into memory cannot fail.
+            let text = serde_json::to_string_pretty(&rollcall::job::schema()).unwrap_or_default();
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
         Command::Validate(args) => {
             let options = match options(&args, None, None, &settings, env) {
                 Ok(o) => o,

@@ -3,6 +3,12 @@
 use super::{KeyPath, Problems};
 use url::Url;
 
+/// The rule of [`check_name`] for editors and `helm lint`, which read the JSON Schema.
+pub const NAME_PATTERN: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$";
+
+/// The rule of [`check_env_name`] for editors and `helm lint`.
+pub const ENV_NAME_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
+
 /// Names used in object keys and logs: short, and safe in any object store and file system.
 pub fn check_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
     let ok = !name.is_empty()

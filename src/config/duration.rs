@@ -1,7 +1,53 @@
 //! Human durations in the spec (`30d`, `90 days`, `1h 30m`), parsed by humantime.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// What a duration looks like to an editor: numbers each followed by a unit, as humantime reads
+/// them. A bare number is refused by rollcall too (its unit would be a guess).
+const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*[A-Za-z]+\s*)+$";
+
+/// The schema of a duration field: `#[schemars(with = "HumanDuration")]`, or
+/// `with = "Option<HumanDuration>"` for an optional one.
+pub struct HumanDuration;
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "HumanDuration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "examples": ["30d", "12h", "1h 30m", "500ms"],
+        })
+    }
+}
+
+/// A schemars transform: a duration's default is written as the spec would write it (`10s`),
+/// not as serde serializes a `Duration` (`{"secs": 10, "nanos": 0}`).
+pub fn defaults_as_text(schema: &mut Schema) {
+    schemars::transform::transform_subschemas(&mut defaults_as_text, schema);
+    let is_duration = schema.get("pattern").and_then(|p| p.as_str()) == Some(DURATION_PATTERN);
+    let written = schema.get("default").and_then(|default| {
+        let secs = default.get("secs")?.as_u64()?;
+        let nanos = default.get("nanos")?.as_u64()?;
+        Some(Duration::new(secs, u32::try_from(nanos).ok()?))
+    });
+    if let (true, Some(duration)) = (is_duration, written) {
+        schema.insert(
+            "default".into(),
+            humantime::format_duration(duration).to_string().into(),
+        );
+    }
+}
 
 /// Deserializes `30d`, `90 days` or `500ms`. A bare number is refused: its unit would be a guess.
 pub fn deserialize_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {

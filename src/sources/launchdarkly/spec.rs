@@ -2,7 +2,7 @@
 
 use super::entry::LIMIT;
 use super::{LaunchDarklySource, api};
-use crate::config::duration::deserialize_optional_duration;
+use crate::config::duration::{HumanDuration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{HttpClient, HttpSpec, join_path};
 use crate::report::manifest::Window;
@@ -10,6 +10,7 @@ use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::RunClock;
 use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +22,7 @@ const MAX_CONCURRENCY: usize = 16;
 
 /// The settings of a LaunchDarkly source beyond those every source has. Its token (default
 /// `LD_API_TOKEN`) is sent as `Authorization: <token>`, without `Bearer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchDarklySpec {
     /// API base URL. Default `https://app.launchdarkly.com`; federal instance
@@ -30,13 +31,16 @@ pub struct LaunchDarklySpec {
     pub base_url: Option<String>,
     /// How far back from `end` the window reaches. Default `30d`; not with `start`.
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
     pub lookback: Option<Duration>,
     /// First instant of the window (included): RFC 3339, or a date for UTC midnight.
     #[serde(default, deserialize_with = "deserialize_optional_instant")]
+    #[schemars(with = "Option<String>")]
     pub start: Option<DateTime<Utc>>,
     /// End of the window (excluded): RFC 3339, or a date for UTC midnight. Default: the run's
     /// "now".
     #[serde(default, deserialize_with = "deserialize_optional_instant")]
+    #[schemars(with = "Option<String>")]
     pub end: Option<DateTime<Utc>>,
     /// Text search passed to the API as `q` (full or partial resource name).
     #[serde(default)]

@@ -7,13 +7,14 @@ use crate::http::{HttpClient, HttpSpec};
 use crate::report::manifest::Window;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{Month, RunClock};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The settings of a Vault source beyond those every source has.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSpec {
     /// Vault address, e.g. `https://vault.example.com:8200`. Default: `VAULT_ADDR`.
