@@ -111,14 +111,34 @@ pub fn schema() -> serde_json::Value {
     generator.into_root_schema_for::<RawSpec>().to_value()
 }
 
-/// Our type names mean nothing to the user; serde's messages get these words instead.
-const TYPE_NAMES: &[(&str, &str)] = &[(
-    "struct RawSpec",
-    "a mapping with `job`, `output`, `sources` and the other top-level keys",
-)];
+/// A spec as far as it could be read, and every problem found in it: in its YAML, its keys, its
+/// values and the rules between them, all at once.
+#[derive(Debug)]
+pub struct Checked {
+    /// The spec with defaults in place of refused keys; `None` when the file is not a mapping of
+    /// YAML at all. Valid only when `problems` is empty.
+    pub spec: Option<JobSpec>,
+    pub problems: Vec<Problem>,
+    /// Sources with problems of their own: preparing them (secrets, addresses) would only repeat
+    /// those problems.
+    pub sources_with_problems: Vec<String>,
+}
 
 /// Reads and checks a job spec file.
 pub fn load(path: &Path) -> Result<JobSpec, ConfigError> {
+    let checked = load_checked(path)?;
+    match checked.spec {
+        Some(spec) if checked.problems.is_empty() => Ok(spec),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: checked.problems,
+        }),
+    }
+}
+
+/// Reads a job spec file and checks it, returning what could be read with every problem; `Err`
+/// only when the file cannot be read as text.
+pub fn load_checked(path: &Path) -> Result<Checked, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -135,33 +155,81 @@ pub fn load(path: &Path) -> Result<JobSpec, ConfigError> {
             ),
         }],
     })?;
-    parse(&text).map_err(|problems| ConfigError::Invalid {
-        path: path.to_owned(),
-        problems,
-    })
+    Ok(check(&text))
 }
 
 /// Parses and checks spec text; returns every problem found, each with its line when known.
 pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
+    let checked = check(text);
+    match checked.spec {
+        Some(spec) if checked.problems.is_empty() => Ok(spec),
+        _ => Err(checked.problems),
+    }
+}
+
+/// Parses and checks spec text as far as it can be read.
+pub fn check(text: &str) -> Checked {
     let mut problems = Problems::new(text);
-    let raw: RawSpec =
-        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
-            Ok(raw) => raw,
-            Err(e) => {
-                problems.add_yaml_error(&e, TYPE_NAMES);
-                return Err(problems.into_list());
-            }
-        };
-    if raw.sources.is_empty() {
-        problems.add(
-            &KeyPath::root().key("sources"),
-            "lists no source; add at least one",
-        );
+    let root = KeyPath::root();
+    let mut document: serde_yaml::Mapping = match serde_path_to_error::deserialize(
+        serde_yaml::Deserializer::from_str(text),
+    ) {
+        Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
+        Ok(serde_yaml::Value::Mapping(document)) => document,
+        Ok(_) => {
+            problems.add(
+                &root,
+                "must be a mapping with `job`, `output`, `sources` and the other top-level keys",
+            );
+            return Checked::failed(problems);
+        }
+        // Broken YAML (a tab, an unclosed quote): nothing after it can be trusted.
+        Err(e) => {
+            problems.add_yaml_error(&e);
+            return Checked::failed(problems);
+        }
+    };
+    // A missing `job` or `sources` must not hide the other problems: each is reported, and a
+    // stand-in lets the rest be read.
+    let missing = [
+        (
+            "job",
+            "name the job, e.g. `job: nightly`",
+            serde_yaml::Value::from(""),
+        ),
+        (
+            "sources",
+            "list the systems to report on",
+            serde_yaml::Value::Sequence(Vec::new()),
+        ),
+    ];
+    let mut stand_ins = Vec::new();
+    for (key, what, stand_in) in missing {
+        if !document.contains_key(key) {
+            problems.add(&root, format!("missing field `{key}`: {what}"));
+            document.insert(key.into(), stand_in);
+            stand_ins.push(key);
+        }
+    }
+    let Some(raw) = problems.read::<RawSpec>(serde_yaml::Value::Mapping(document), &root) else {
+        return Checked::failed(problems);
+    };
+    // A refused or missing `job` is already reported; its stand-in is no name to check.
+    if !stand_ins.contains(&"job") && !problems.has_any_at(&root.key("job")) {
+        check_name(&mut problems, &root.key("job"), &raw.job);
+    }
+    if raw.sources.is_empty() && !stand_ins.contains(&"sources") {
+        problems.add(&root.key("sources"), "lists no source; add at least one");
     }
     let mut sources = Vec::with_capacity(raw.sources.len());
+    let mut sources_with_problems = Vec::new();
     for (index, value) in raw.sources.into_iter().enumerate() {
-        let at = KeyPath::root().key("sources").index(index);
+        let at = root.key("sources").index(index);
+        let before = problems.len();
         if let Some(spec) = SourceSpec::from_yaml(value, &at, &mut problems) {
+            if problems.len() > before {
+                sources_with_problems.push(spec.name().to_owned());
+            }
             sources.push(spec);
         }
     }
@@ -175,17 +243,26 @@ pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
         sources,
     };
     spec.validate(&mut problems);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(problems.into_list())
+    Checked {
+        spec: Some(spec),
+        problems: problems.into_list(),
+        sources_with_problems,
+    }
+}
+
+impl Checked {
+    fn failed(problems: Problems<'_>) -> Self {
+        Self {
+            spec: None,
+            problems: problems.into_list(),
+            sources_with_problems: Vec::new(),
+        }
     }
 }
 
 impl JobSpec {
     fn validate(&self, problems: &mut Problems<'_>) {
         let root = KeyPath::root();
-        check_name(problems, &root.key("job"), &self.job);
         let mut seen = HashSet::new();
         for (index, source) in self.sources.iter().enumerate() {
             if !seen.insert(source.name()) {

@@ -13,14 +13,17 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
         Ok(f) => (f, false),
         Err(_) => (EnvFilter::new("info"), true),
     };
+    let terminal = std::io::stderr().is_terminal();
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
+        LogFormat::Auto => !terminal,
     };
+    // Colour codes are for a person at a terminal; in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(terminal)
         .with_target(false);
     let installed = if json {
         builder

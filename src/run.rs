@@ -132,7 +132,9 @@ pub struct RunSummary {
     pub headlines: Vec<(String, String)>,
 }
 
-/// Checks the spec and the environment for every selected source; fetches nothing.
+/// Checks the spec and the environment for every selected source; fetches nothing. Reports
+/// every problem at once: the spec's, and the environment's for each source whose own keys are
+/// valid (a source with problems of its own is not prepared, which would only repeat them).
 pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
     prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
 }
@@ -143,26 +145,44 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let mut spec = job::load(&options.config)?;
+    let checked = job::load_checked(&options.config)?;
+    let mut errors = Vec::new();
+    if !checked.problems.is_empty() {
+        errors.push(ConfigError::Invalid {
+            path: options.config.clone(),
+            problems: checked.problems,
+        });
+    }
+    let Some(mut spec) = checked.spec else {
+        return Err(ConfigError::all(errors));
+    };
     select_sources(&mut spec, options)?;
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
     let mut prepared = Vec::with_capacity(spec.sources.len());
-    let mut errors = Vec::new();
     for source in &spec.sources {
+        if checked
+            .sources_with_problems
+            .iter()
+            .any(|name| name == source.name())
+        {
+            continue;
+        }
         match source.prepare(&options.env, &shared, &spec.http, logins) {
             Ok(s) => prepared.push(s),
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(e),
         }
     }
-    if let Some(url) = options.output.as_deref() {
-        crate::output::OutputLocation::parse(url)
-            .map_err(|m| ConfigError::Environment(format!("output `{url}`: {m}")))?;
+    if let Some(url) = options.output.as_deref()
+        && let Err(m) = crate::output::OutputLocation::parse(url)
+    {
+        errors.push(ConfigError::Environment(format!("output `{url}`: {m}")));
     }
-    if !errors.is_empty() {
-        return Err(ConfigError::Environment(errors.join("\n")));
+    if errors.is_empty() {
+        Ok((spec, prepared, shared))
+    } else {
+        Err(ConfigError::all(errors))
     }
-    Ok((spec, prepared, shared))
 }
 
 fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), ConfigError> {

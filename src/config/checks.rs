@@ -39,6 +39,14 @@ pub fn check_env_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
 
 /// An API base URL: absolute, http(s), no query, and https unless allowed.
 pub fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, String> {
+    // `host:8200` parses as a URL whose scheme is the host: say what is really missing.
+    if !text.contains("://") {
+        let with_scheme = format!("https://{}", text.trim_start_matches('/'));
+        return Err(match Url::parse(&with_scheme) {
+            Ok(_) => format!("`{text}` has no scheme; write it with one, e.g. `{with_scheme}`"),
+            Err(e) => format!("`{text}` is not a URL: {e}"),
+        });
+    }
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("`{text}` must not have a query or fragment"));
@@ -86,5 +94,17 @@ mod tests {
         assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), false).is_err());
         assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), true).is_ok());
         assert!(check_scheme(&Url::parse("ftp://x").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn an_address_without_scheme_is_said_to_lack_one() {
+        for text in ["vault.acme.internal:8200", "vault.acme.internal"] {
+            let message = parse_base_url(text, false).unwrap_err();
+            assert_eq!(
+                message,
+                format!("`{text}` has no scheme; write it with one, e.g. `https://{text}`")
+            );
+        }
+        assert!(parse_base_url("https://vault.acme.internal:8200", false).is_ok());
     }
 }

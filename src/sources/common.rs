@@ -67,7 +67,8 @@ impl CommonSpec {
 }
 
 /// Reads one item (without its `kind`) as kind `K`: the kind's settings, then the shared ones.
-/// The first problem ends the reading, as serde would for a single struct.
+/// Every problem of the item is recorded; the item is returned (with defaults in place of
+/// refused keys) whenever its required keys could be read, so its checks still run.
 pub(super) fn read_item<K: SourceKind>(
     item: serde_yaml::Mapping,
     at: &KeyPath,
@@ -92,13 +93,14 @@ pub(super) fn read_item<K: SourceKind>(
                         accepted.join(", ")
                     ),
                 );
-                return None;
+                None
             }
             _ => own.insert(key, value),
         };
     }
-    let spec: K = problems.read(serde_yaml::Value::Mapping(own), at)?;
-    let fields: CommonFields = problems.read(serde_yaml::Value::Mapping(shared), at)?;
+    let spec: Option<K> = problems.read(serde_yaml::Value::Mapping(own), at);
+    let fields: Option<CommonFields> = problems.read(serde_yaml::Value::Mapping(shared), at);
+    let (spec, fields) = (spec?, fields?);
     let common = CommonSpec {
         name: fields.name,
         token_env: fields

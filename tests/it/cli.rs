@@ -206,8 +206,61 @@ async fn validate_checks_secrets_without_fetching() {
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stdout.contains("valid"), "{}", ran.stdout);
+    // It says plainly what it did not check, and what does.
+    assert!(
+        ran.stdout.contains(
+            "Not checked: the output's credentials and the sources' tokens against their servers"
+        ) && ran.stdout.contains("`rollcall check`"),
+        "{}",
+        ran.stdout
+    );
     assert_eq!(fake.log.count(), 0);
     assert!(ws.objects().is_empty());
+
+    let ran = rollcall(&["validate", "--help"], &[], ws.path()).await;
+    assert!(
+        ran.stdout.contains("connects to nothing") && ran.stdout.contains("`rollcall check`"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_help_lists_the_settings_it_takes_from_the_environment() {
+    let ws = Workspace::new();
+    let ran = rollcall(&["run", "--help"], &[], ws.path()).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    for variable in [
+        "ROLLCALL_RUN_ID",
+        "ROLLCALL_NOW",
+        "ROLLCALL_CONFIG",
+        "ROLLCALL_OUTPUT",
+        "ROLLCALL_SHARD_COUNT",
+    ] {
+        assert!(ran.stdout.contains(variable), "{variable}: {}", ran.stdout);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let mut vars = env();
+    vars.push(("ROLLCALL_LOG_FORMAT".into(), "text".into()));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(ran.stderr.contains("Run started."), "{ran:#?}");
+    assert!(
+        !ran.stderr.contains('\u{1b}'),
+        "ANSI escape in {:?}",
+        ran.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -99,26 +99,22 @@ impl SourceKind for VaultSpec {
         http: &HttpSpec,
         logins: &Logins,
     ) -> Result<VaultSource, ConfigError> {
-        let fail = |message: String| ConfigError::Source {
-            source_name: common.name.clone(),
-            message,
-        };
+        // Address, CA bundle and token are independent: say everything wrong with them at once.
         let address = self
             .address
             .clone()
             .or_else(|| env.get("VAULT_ADDR").map(str::to_owned))
-            .ok_or_else(|| {
-                fail("no Vault address: set `address` in the spec or VAULT_ADDR".into())
-            })?;
-        let address = parse_base_url(&address, common.allow_http)
-            .map_err(|m| fail(format!("address {m}")))?;
+            .ok_or_else(|| "no Vault address: set `address` in the spec or VAULT_ADDR".to_owned())
+            .and_then(|address| {
+                parse_base_url(&address, common.allow_http).map_err(|m| format!("address {m}"))
+            });
         let ca = self
             .ca_cert
             .clone()
             .or_else(|| env.get("VAULT_CACERT").map(PathBuf::from));
         let client = match &ca {
-            Some(path) => HttpClient::new(http, Some(path)).map_err(|e| fail(e.to_string()))?,
-            None => shared.clone(),
+            Some(path) => HttpClient::new(http, Some(path)).map_err(|e| e.to_string()),
+            None => Ok(shared.clone()),
         };
         let namespace = self
             .namespace
@@ -126,20 +122,57 @@ impl SourceKind for VaultSpec {
             .or_else(|| env.get("VAULT_NAMESPACE").map(str::to_owned))
             .map(|ns| ns.trim_matches('/').to_owned())
             .filter(|ns| !ns.is_empty());
-        let login = match &self.auth {
-            Some(auth) => auth.prepare(&common.name, env, namespace.as_deref())?,
-            None => None,
+        let message = |e: ConfigError| match e {
+            ConfigError::Source { message, .. } => message,
+            other => other.to_string(),
         };
-        let token = match login {
-            Some(login) => {
+        // A login's credentials, or else the static token of `token_env`.
+        let login = match &self.auth {
+            Some(auth) => auth
+                .prepare(&common.name, env, namespace.as_deref())
+                .map_err(message),
+            None => Ok(None),
+        };
+        let static_token = match &login {
+            Ok(None) => env
+                .secret(&common.name, &common.token_env)
+                .map_err(message)
+                .and_then(|token| {
+                    token
+                        .header_value("")
+                        .map(|_| Some(token))
+                        .map_err(|m| format!("{}: {m}", common.token_env))
+                }),
+            _ => Ok(None),
+        };
+        let (address, client, login, static_token) = match (address, client, login, static_token)
+        {
+            (Ok(address), Ok(client), Ok(login), Ok(static_token)) => {
+                (address, client, login, static_token)
+            }
+            (address, client, login, static_token) => {
+                let messages: Vec<String> =
+                    [address.err(), client.err(), login.err(), static_token.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                return Err(ConfigError::Source {
+                    source_name: common.name.clone(),
+                    message: messages.join("; "),
+                });
+            }
+        };
+        let token = match (login, static_token) {
+            (Some(login), _) => {
                 VaultToken::Login(logins.session(&address, ca.as_deref(), &client, login))
             }
-            None => {
-                let token = env.secret(&common.name, &common.token_env)?;
-                token
-                    .header_value("")
-                    .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
-                VaultToken::Static(token)
+            (None, Some(token)) => VaultToken::Static(token),
+            // No login means the static token was read above, or its error returned.
+            (None, None) => {
+                return Err(ConfigError::Source {
+                    source_name: common.name.clone(),
+                    message: format!("no credential: set {}", common.token_env),
+                });
             }
         };
         Ok(VaultSource {

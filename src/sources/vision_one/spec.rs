@@ -305,7 +305,10 @@ mod tests {
         let found = problems(
             "job: j\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    region: uk\n",
         );
-        assert!(found[0].2.contains("unknown variant `uk`"), "{found:?}");
+        assert_eq!(
+            found[0].2, "`uk` is not a known value; use one of: us, eu, sg, au, in, mea, jp",
+            "{found:?}"
+        );
         let found = problems(
             "job: j\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    base_url: http://trend-proxy.internal\n",
         );
