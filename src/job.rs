@@ -171,24 +171,23 @@ pub fn parse(text: &str) -> Result<JobSpec, Vec<Problem>> {
 pub fn check(text: &str) -> Checked {
     let mut problems = Problems::new(text);
     let root = KeyPath::root();
-    let mut document: serde_yaml::Mapping = match serde_path_to_error::deserialize(
-        serde_yaml::Deserializer::from_str(text),
-    ) {
-        Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
-        Ok(serde_yaml::Value::Mapping(document)) => document,
-        Ok(_) => {
-            problems.add(
+    let mut document: serde_yaml::Mapping =
+        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
+            Ok(serde_yaml::Value::Mapping(document)) => document,
+            Ok(_) => {
+                problems.add(
                 &root,
                 "must be a mapping with `job`, `output`, `sources` and the other top-level keys",
             );
-            return Checked::failed(problems);
-        }
-        // Broken YAML (a tab, an unclosed quote): nothing after it can be trusted.
-        Err(e) => {
-            problems.add_yaml_error(&e);
-            return Checked::failed(problems);
-        }
-    };
+                return Checked::failed(problems);
+            }
+            // Broken YAML (a tab, an unclosed quote): nothing after it can be trusted.
+            Err(e) => {
+                problems.add_yaml_error(&e);
+                return Checked::failed(problems);
+            }
+        };
     // A missing `job` or `sources` must not hide the other problems: each is reported, and a
     // stand-in lets the rest be read.
     let missing = [

@@ -10,7 +10,7 @@ use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
 use crate::metrics::{self, MetricsSpec};
-use crate::output::{KeyValues, Output, OutputError};
+use crate::output::{KeyValues, Output, OutputError, StoreRetries};
 use crate::report::manifest::{
     Manifest, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
     SummaryKeys,
@@ -23,8 +23,8 @@ use crate::time::RunClock;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Exit codes, documented in the README and used by the chart's `podFailurePolicy`.
@@ -209,6 +209,7 @@ fn select_sources(spec: &mut JobSpec, options: &RunOptions) -> Result<(), Config
 pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
     let started_at = options.clock.now();
     let wall_start = Utc::now();
+    let timer = RunTimer::start(started_at);
     // The run's Vault logins: made at most once each, when a source first needs the token, and
     // revoked when the sources are done, however they ended.
     let logins = Logins::default();
@@ -226,7 +227,12 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             .map(|s| format!("{}-of-{}", s.index, s.count))
             .unwrap_or_else(|| "all".to_owned()),
     };
-    let output = Output::open(&spec.output, options.output.as_deref(), values)?;
+    let retries = StoreRetries {
+        max_retries: spec.http.max_retries,
+        backoff_base: spec.http.backoff_base,
+        backoff_max: spec.http.backoff_max,
+    };
+    let output = Output::open(&spec.output, options.output.as_deref(), values, retries)?;
     output.preflight().await?;
     let spec = Arc::new(spec);
     tracing::info!(
@@ -242,7 +248,12 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         let spec = spec.clone();
         let output = output.clone();
         let clock = options.clock;
-        tasks.spawn(async move { (index, run_source(&spec, index, source, output, clock).await) });
+        tasks.spawn(async move {
+            (
+                index,
+                run_source(&spec, index, source, output, clock, timer).await,
+            )
+        });
     }
 
     let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
@@ -268,7 +279,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
 
     logins.revoke_all().await;
 
-    let clock_now = started_at + (Utc::now() - wall_start);
+    let clock_now = timer.now();
     let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
         .into_iter()
         .enumerate()
@@ -467,6 +478,27 @@ pub fn describe(summary: &RunSummary) -> String {
     out
 }
 
+/// The run's times: its "now" (possibly pinned by `ROLLCALL_NOW`) plus the time elapsed since
+/// it started, so each source's start and end are its own, on the same time line as the run's.
+#[derive(Debug, Clone, Copy)]
+struct RunTimer {
+    started_at: DateTime<Utc>,
+    since: Instant,
+}
+
+impl RunTimer {
+    fn start(started_at: DateTime<Utc>) -> Self {
+        Self {
+            started_at,
+            since: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.started_at + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
     cancel.cancelled().await;
     "a termination signal"
@@ -483,10 +515,11 @@ async fn run_source(
     source: Source,
     output: Output,
     clock: RunClock,
+    timer: RunTimer,
 ) -> (SourceEntry, SourceFacts) {
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
-    let started = clock.now();
+    let started = timer.now();
     let wall = Instant::now();
     let ctx = SourceContext::new(name.clone(), clock, output, spec.reports.formula_escape);
     let deadline = spec.deadline_of(source_spec);
@@ -498,7 +531,7 @@ async fn run_source(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(SourceError::Deadline(deadline)),
     };
-    let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
+    let finished = timer.now();
     match result {
         Ok((metas, findings, facts)) => {
             let rows: u64 = metas.iter().map(|m| m.rows).sum();

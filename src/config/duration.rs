@@ -53,10 +53,12 @@ pub fn defaults_as_text(schema: &mut Schema) {
 pub fn deserialize_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     match Written::deserialize(de)? {
         Written::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
-        Written::Number(n) => Err(serde::de::Error::custom(format!(
-            "`{n}` has no unit; write it like `{n}d`, `{n}h`, `{n}s` or `{n}ms` (e.g. `30d`)"
-        ))),
+        Written::Number(n) => Err(serde::de::Error::custom(no_unit(n))),
     }
+}
+
+fn no_unit(n: f64) -> String {
+    format!("`{n}` has no unit; write it like `{n}d`, `{n}h`, `{n}s` or `{n}ms` (e.g. `30d`)")
 }
 
 /// A duration as written: text, or a bare number (refused with a helpful message).
@@ -74,6 +76,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "`{text}` is not a duration ({e}); write it like `30d`, `90 days`, `12h` or `500ms`"
         )
     })
+}
+
+/// A duration with the text the spec wrote it as, for records that must show the spec's own
+/// words (the manifest shows `lookback: 30d`, not `30days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenDuration {
+    pub duration: Duration,
+    pub text: String,
+}
+
+impl<'de> Deserialize<'de> for WrittenDuration {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        match Written::deserialize(de)? {
+            Written::Text(text) => Ok(Self {
+                duration: parse_duration(&text).map_err(serde::de::Error::custom)?,
+                text: text.trim().to_owned(),
+            }),
+            Written::Number(n) => Err(serde::de::Error::custom(no_unit(n))),
+        }
+    }
 }
 
 /// Same as [`deserialize_duration`] for optional fields.

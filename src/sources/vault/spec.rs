@@ -7,6 +7,7 @@ use crate::http::{HttpClient, HttpSpec};
 use crate::report::manifest::Window;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{Month, RunClock};
+use chrono::SubsecRound;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -82,10 +83,12 @@ impl SourceKind for VaultSpec {
         if let Some(licensed) = self.licensed_clients {
             thresholds.insert("licensed_clients".into(), licensed.into());
         }
+        // The current month is exported up to the run's "now" (in Vault's whole seconds), not
+        // to its end: activity after the run cannot be in the reports.
         Plan {
             window: Some(Window {
                 start: first.start(),
-                end: current.end(),
+                end: clock.now().trunc_subsecs(0),
             }),
             thresholds,
         }
