@@ -16,7 +16,7 @@ pub use export::ExportParser;
 pub use spec::VaultSpec;
 
 use crate::config::Secret;
-use crate::http::{Call, HttpClient, HttpError, join_path, snippet};
+use crate::http::{Call, HttpClient, HttpError, describe_body, join_path};
 use crate::report::summary::{
     Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
 };
@@ -195,7 +195,7 @@ impl VaultSource {
             }
             Err(error) => Err(SourceError::from_http(
                 error,
-                snippet,
+                describe_body,
                 || Refusal {
                     api: "Vault",
                     refused: format!("the export of {month}"),
