@@ -225,9 +225,8 @@ impl<'a> Problems<'a> {
                 return None;
             }
             self.add(&at.join(&path), plain_words(&message));
-            if path.take_from(&mut value).is_none() {
-                return None;
-            }
+            // A problem with no key to set aside (the whole value is wrong) ends the reading.
+            path.take_from(&mut value)?;
             set_aside.push(path);
         }
     }

@@ -2,11 +2,9 @@
 //! (docs/job-spec.schema.json) and to `helm lint` (the chart's `config`), and the example spec
 //! shows every key the schema knows.
 
-mod support;
-
+use crate::support::{Workspace, rollcall};
 use serde_json::Value;
 use std::path::Path;
-use support::{Workspace, rollcall};
 
 const SYNC: &str = "the spec types changed: run scripts/sync-schema.sh and commit the result";
 
