@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo run --quiet -- schema >docs/job-spec.schema.json
+# Through a temporary file, so a failed build leaves the checked-in schema as it was.
+cargo run --quiet -- schema >docs/job-spec.schema.json.new
+mv docs/job-spec.schema.json.new docs/job-spec.schema.json
 python3 - <<'PY'
 import json
 from pathlib import Path

@@ -75,7 +75,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
                 "    months: 12",
                 "    months: 12\n    auth:\n      method: ldap",
             )),
-            "unknown variant `ldap`",
+            "`ldap` is not a known value; use one of: token, kubernetes, jwt, approle",
             Some(10),
         ),
         (

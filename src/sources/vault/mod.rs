@@ -189,7 +189,7 @@ impl VaultSource {
                 Err(SourceError::Credentials(format!(
                     "Vault refused the export of {month} (GET /{}: HTTP {status}, {}) to the token of the {login}. The role's policies need `read` and `sudo` on sys/internal/counters/activity/export{}; a token whose TTL ran out during the run is refused too (give the role a token_ttl longer than the run)",
                     api::EXPORT_PATH,
-                    snippet(&body),
+                    describe_body(&body),
                     self.namespace_note(),
                 )))
             }

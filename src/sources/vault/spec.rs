@@ -148,8 +148,7 @@ impl SourceKind for VaultSpec {
                 }),
             _ => Ok(None),
         };
-        let (address, client, login, static_token) = match (address, client, login, static_token)
-        {
+        let (address, client, login, static_token) = match (address, client, login, static_token) {
             (Ok(address), Ok(client), Ok(login), Ok(static_token)) => {
                 (address, client, login, static_token)
             }
