@@ -1,8 +1,8 @@
 //! `kind: vault_client_activity`: its settings, their checks, the plan, and preparing a source.
 
-use super::auth::{AuthSpec, Logins};
+use super::auth::{AuthSpec, LoginSpec, Logins};
 use super::{VaultSource, VaultToken};
-use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
+use crate::config::{ConfigError, Environment, KeyPath, Problems, Secret, parse_base_url};
 use crate::http::{HttpClient, HttpSpec};
 use crate::report::manifest::Window;
 use crate::sources::{CommonSpec, Plan, SourceKind};
@@ -41,6 +41,12 @@ pub struct VaultSpec {
     /// `jwt` or `approle`. A login is made once per run and its token revoked at the end.
     #[serde(default)]
     pub auth: Option<AuthSpec>,
+}
+
+/// How a prepared source will get its token.
+enum Credential {
+    Login(LoginSpec),
+    Static(Secret),
 }
 
 fn twelve() -> u32 {
@@ -130,52 +136,42 @@ impl SourceKind for VaultSpec {
             other => other.to_string(),
         };
         // A login's credentials, or else the static token of `token_env`.
-        let login = match &self.auth {
+        let credential = match &self.auth {
             Some(auth) => auth
                 .prepare(&common.name, env, namespace.as_deref())
                 .map_err(message),
             None => Ok(None),
-        };
-        let static_token = match &login {
-            Ok(None) => env
+        }
+        .and_then(|login| match login {
+            Some(login) => Ok(Credential::Login(login)),
+            None => env
                 .secret(&common.name, &common.token_env)
                 .map_err(message)
                 .and_then(|token| {
                     token
                         .header_value("")
-                        .map(|_| Some(token))
+                        .map(|_| Credential::Static(token))
                         .map_err(|m| format!("{}: {m}", common.token_env))
                 }),
-            _ => Ok(None),
-        };
-        let (address, client, login, static_token) = match (address, client, login, static_token) {
-            (Ok(address), Ok(client), Ok(login), Ok(static_token)) => {
-                (address, client, login, static_token)
-            }
-            (address, client, login, static_token) => {
-                let messages: Vec<String> =
-                    [address.err(), client.err(), login.err(), static_token.err()]
-                        .into_iter()
-                        .flatten()
-                        .collect();
+        });
+        let (address, client, credential) = match (address, client, credential) {
+            (Ok(address), Ok(client), Ok(credential)) => (address, client, credential),
+            (address, client, credential) => {
+                let messages: Vec<String> = [address.err(), client.err(), credential.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 return Err(ConfigError::Source {
                     source_name: common.name.clone(),
                     message: messages.join("; "),
                 });
             }
         };
-        let token = match (login, static_token) {
-            (Some(login), _) => {
+        let token = match credential {
+            Credential::Login(login) => {
                 VaultToken::Login(logins.session(&address, ca.as_deref(), &client, login))
             }
-            (None, Some(token)) => VaultToken::Static(token),
-            // No login means the static token was read above, or its error returned.
-            (None, None) => {
-                return Err(ConfigError::Source {
-                    source_name: common.name.clone(),
-                    message: format!("no credential: set {}", common.token_env),
-                });
-            }
+            Credential::Static(token) => VaultToken::Static(token),
         };
         Ok(VaultSource {
             name: common.name.clone(),
