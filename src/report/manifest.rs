@@ -1,6 +1,6 @@
 //! The run manifest: written last, after every report, so consumers can trigger on it.
 //!
-//! Schema version 2 (see `docs/manifest.md` for what changed from 1). Fields are only ever
+//! Schema version 3 (see `docs/manifest.md` for what changed in each). Fields are only ever
 //! added within a version; a field's meaning never changes within one.
 
 use super::ReportMeta;
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -16,7 +16,7 @@ pub use export::ExportParser;
 pub use spec::VaultSpec;
 
 use crate::config::Secret;
-use crate::http::{Call, HttpClient, HttpError, join_path, snippet};
+use crate::http::{Call, HttpClient, HttpError, describe_body, join_path};
 use crate::report::Column;
 use crate::report::summary::{
     Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
@@ -190,13 +190,13 @@ impl VaultSource {
                 Err(SourceError::Credentials(format!(
                     "Vault refused the export of {month} (GET /{}: HTTP {status}, {}) to the token of the {login}. The role's policies need `read` and `sudo` on sys/internal/counters/activity/export{}; a token whose TTL ran out during the run is refused too (give the role a token_ttl longer than the run)",
                     api::EXPORT_PATH,
-                    snippet(&body),
+                    describe_body(&body),
                     self.namespace_note(),
                 )))
             }
             Err(error) => Err(SourceError::from_http(
                 error,
-                snippet,
+                describe_body,
                 || Refusal {
                     api: "Vault",
                     refused: format!("the export of {month}"),
