@@ -37,12 +37,35 @@ struct Cli {
     log: Option<String>,
 }
 
+/// The settings `run` takes from the environment when no flag gives them.
+const RUN_ENVIRONMENT: &str = "\
+Environment:
+  ROLLCALL_CONFIG       the job spec, when --config is not given
+  ROLLCALL_OUTPUT       replaces the spec's output.url, when --output is not given
+  ROLLCALL_RUN_ID       the run id in object keys (default: start time plus a random suffix);
+                        a run id already used is refused, as its manifest exists
+  ROLLCALL_NOW          the run's \"now\" as RFC 3339 (e.g. 2026-11-01T00:00:00Z), to re-run a
+                        missed period; every window is computed from it
+  ROLLCALL_SHARD_COUNT  with Kubernetes' JOB_COMPLETION_INDEX, runs one shard, when --shard is not given
+  ROLLCALL_LOG, ROLLCALL_LOG_FORMAT
+                        log filter and format, when --log and --log-format are not given
+  Each source's token comes from the variable its token_env names, or <it>_FILE.";
+
+/// What `validate` does not do, said where its result is read.
+const VALIDATE_SCOPE: &str = "\
+validate reads the spec and the environment only: it connects to nothing, so it checks neither
+the output's credentials nor the sources' tokens against their servers. `rollcall check` does.";
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fetch every source and write the reports and the manifest.
+    #[command(after_help = RUN_ENVIRONMENT)]
     Run(RunArgs),
-    /// Check the spec and every source's secret; fetch nothing.
+    /// Check the spec and that every source's secret is set; connect to nothing.
+    #[command(after_help = VALIDATE_SCOPE)]
     Validate(SpecArgs),
+    /// Print the JSON Schema of the job spec, for editors and the Helm chart.
+    Schema,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +120,12 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, settings: Settings, env: Environment) -> ExitCode {
     match command {
+        Command::Schema => {
+            // Pretty-printing a JSON value into memory cannot fail.
+            let text = serde_json::to_string_pretty(&rollcall::job::schema()).unwrap_or_default();
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
         Command::Validate(args) => {
             let options = match options(&args, None, None, &settings, env) {
                 Ok(o) => o,
@@ -105,7 +134,9 @@ async fn dispatch(command: Command, settings: Settings, env: Environment) -> Exi
             match run::validate(&options) {
                 Ok((spec, sources)) => {
                     println!(
-                        "{}: valid; job `{}` with {} source(s): {}",
+                        "{}: valid; job `{}` with {} source(s): {}\n\
+                         Not checked: the output's credentials and the sources' tokens against their \
+                         servers (validate connects to nothing); `rollcall check` tests them.",
                         options.config.display(),
                         spec.job,
                         sources.len(),

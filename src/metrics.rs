@@ -30,7 +30,7 @@ use std::time::Duration;
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `metrics:` in the job spec.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSpec {
     /// Base URL of the Prometheus Pushgateway, e.g. `http://pushgateway.monitoring:9091`.
@@ -41,6 +41,7 @@ pub struct MetricsSpec {
         default = "default_push_timeout",
         deserialize_with = "crate::config::deserialize_duration"
     )]
+    #[schemars(with = "crate::config::duration::HumanDuration")]
     pub timeout: Duration,
 }
 

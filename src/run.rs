@@ -10,7 +10,7 @@ use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
 use crate::metrics::{self, MetricsSpec};
-use crate::output::{KeyValues, Output, OutputError};
+use crate::output::{KeyValues, Output, OutputError, StoreRetries};
 use crate::report::manifest::{
     Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
     SourceStatus, SummaryKeys,
@@ -23,8 +23,8 @@ use crate::time::RunClock;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Exit codes, documented in the README and used by the chart's `podFailurePolicy`.
@@ -132,7 +132,9 @@ pub struct RunSummary {
     pub headlines: Vec<(String, String)>,
 }
 
-/// Checks the spec and the environment for every selected source; fetches nothing.
+/// Checks the spec and the environment for every selected source; fetches nothing. Reports
+/// every problem at once: the spec's, and the environment's for each source whose own keys are
+/// valid (a source with problems of its own is not prepared, which would only repeat them).
 pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
     prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
 }
@@ -143,37 +145,57 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let (mut spec, text) = job::load_text(&options.config)?;
+    let (checked, text) = job::load_checked(&options.config)?;
+    let mut errors = Vec::new();
+    if !checked.problems.is_empty() {
+        errors.push(ConfigError::Invalid {
+            path: options.config.clone(),
+            problems: checked.problems,
+        });
+    }
+    let Some(mut spec) = checked.spec else {
+        return Err(ConfigError::all(errors));
+    };
     let selected = selected_sources(&spec, options)?;
     // Checked before the unselected sources are dropped, so every problem keeps its own line.
-    job::check_before_fetch(
+    if let Err(e) = job::check_before_fetch(
         &options.config,
         &text,
         &spec,
         &options.env,
         options.clock.now(),
         &|name| selected.iter().any(|s| s == name),
-    )?;
+    ) {
+        errors.push(e);
+    }
     spec.sources
         .retain(|s| selected.iter().any(|n| n == s.name()));
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
     let mut prepared = Vec::with_capacity(spec.sources.len());
-    let mut errors = Vec::new();
     for source in &spec.sources {
+        if checked
+            .sources_with_problems
+            .iter()
+            .any(|name| name == source.name())
+        {
+            continue;
+        }
         match source.prepare(&options.env, &shared, &spec.http, logins) {
             Ok(s) => prepared.push(s),
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(e),
         }
     }
-    if let Some(url) = options.output.as_deref() {
-        crate::output::OutputLocation::parse(url)
-            .map_err(|m| ConfigError::Environment(format!("output `{url}`: {m}")))?;
+    if let Some(url) = options.output.as_deref()
+        && let Err(m) = crate::output::OutputLocation::parse(url)
+    {
+        errors.push(ConfigError::Environment(format!("output `{url}`: {m}")));
     }
-    if !errors.is_empty() {
-        return Err(ConfigError::Environment(errors.join("\n")));
+    if errors.is_empty() {
+        Ok((spec, prepared, shared))
+    } else {
+        Err(ConfigError::all(errors))
     }
-    Ok((spec, prepared, shared))
 }
 
 /// The names of the sources this run covers: `--only`, then this shard's share.
@@ -201,6 +223,7 @@ fn selected_sources(spec: &JobSpec, options: &RunOptions) -> Result<Vec<String>,
 pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
     let started_at = options.clock.now();
     let wall_start = Utc::now();
+    let timer = RunTimer::start(started_at);
     // The run's Vault logins: made at most once each, when a source first needs the token, and
     // revoked when the sources are done, however they ended.
     let logins = Logins::default();
@@ -218,7 +241,12 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             .map(|s| format!("{}-of-{}", s.index, s.count))
             .unwrap_or_else(|| "all".to_owned()),
     };
-    let output = Output::open(&spec.output, options.output.as_deref(), values)?;
+    let retries = StoreRetries {
+        max_retries: spec.http.max_retries,
+        backoff_base: spec.http.backoff_base,
+        backoff_max: spec.http.backoff_max,
+    };
+    let output = Output::open(&spec.output, options.output.as_deref(), values, retries)?;
     output.preflight().await?;
     let spec = Arc::new(spec);
     tracing::info!(
@@ -240,7 +268,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         tasks.spawn(async move {
             (
                 index,
-                run_source(&spec, index, source, output, clock, exclusive).await,
+                run_source(&spec, index, source, output, clock, exclusive, timer).await,
             )
         });
     }
@@ -268,7 +296,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
 
     logins.revoke_all().await;
 
-    let clock_now = started_at + (Utc::now() - wall_start);
+    let clock_now = timer.now();
     let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
         .into_iter()
         .enumerate()
@@ -478,6 +506,27 @@ pub fn describe(summary: &RunSummary) -> String {
     out
 }
 
+/// The run's times: its "now" (possibly pinned by `ROLLCALL_NOW`) plus the time elapsed since
+/// it started, so each source's start and end are its own, on the same time line as the run's.
+#[derive(Debug, Clone, Copy)]
+struct RunTimer {
+    started_at: DateTime<Utc>,
+    since: Instant,
+}
+
+impl RunTimer {
+    fn start(started_at: DateTime<Utc>) -> Self {
+        Self {
+            started_at,
+            since: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.started_at + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
 async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
     cancel.cancelled().await;
     "a termination signal"
@@ -495,10 +544,11 @@ async fn run_source(
     output: Output,
     clock: RunClock,
     exclusive: Exclusive,
+    timer: RunTimer,
 ) -> (SourceEntry, SourceFacts) {
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
-    let started = clock.now();
+    let started = timer.now();
     let wall = Instant::now();
     let deadline = spec.deadline_of(source_spec);
     let ctx = SourceContext::new(
@@ -523,7 +573,7 @@ async fn run_source(
             not_removed: Vec::new(),
         }),
     };
-    let finished = started + chrono::Duration::from_std(wall.elapsed()).unwrap_or_default();
+    let finished = timer.now();
     match result {
         Ok((metas, findings, facts, _, Some(error))) => {
             // The source refused to publish its actionable report, and wrote the ones that say why.

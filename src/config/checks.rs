@@ -3,6 +3,12 @@
 use super::{KeyPath, Problems};
 use url::Url;
 
+/// The rule of [`check_name`] for editors and `helm lint`, which read the JSON Schema.
+pub const NAME_PATTERN: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$";
+
+/// The rule of [`check_env_name`] for editors and `helm lint`.
+pub const ENV_NAME_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
+
 /// Names used in object keys and logs: short, and safe in any object store and file system.
 pub fn check_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
     let ok = !name.is_empty()
@@ -33,6 +39,14 @@ pub fn check_env_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
 
 /// An API base URL: absolute, http(s), no query, and https unless allowed.
 pub fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, String> {
+    // `host:8200` parses as a URL whose scheme is the host: say what is really missing.
+    if !text.contains("://") {
+        let with_scheme = format!("https://{}", text.trim_start_matches('/'));
+        return Err(match Url::parse(&with_scheme) {
+            Ok(_) => format!("`{text}` has no scheme; write it with one, e.g. `{with_scheme}`"),
+            Err(e) => format!("`{text}` is not a URL: {e}"),
+        });
+    }
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("`{text}` must not have a query or fragment"));
@@ -80,5 +94,17 @@ mod tests {
         assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), false).is_err());
         assert!(check_scheme(&Url::parse("http://vault.internal:8200").unwrap(), true).is_ok());
         assert!(check_scheme(&Url::parse("ftp://x").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn an_address_without_scheme_is_said_to_lack_one() {
+        for text in ["vault.acme.internal:8200", "vault.acme.internal"] {
+            let message = parse_base_url(text, false).unwrap_err();
+            assert_eq!(
+                message,
+                format!("`{text}` has no scheme; write it with one, e.g. `https://{text}`")
+            );
+        }
+        assert!(parse_base_url("https://vault.acme.internal:8200", false).is_ok());
     }
 }

@@ -66,6 +66,22 @@ impl KeyPath {
         path
     }
 
+    /// Removes the value at this path from `document`, if there is one under a key (an item of
+    /// a list is never removed: the indexes of the others would change).
+    pub fn take_from(&self, document: &mut serde_yaml::Value) -> Option<serde_yaml::Value> {
+        let (Segment::Key(last), parents) = self.segments.split_last()? else {
+            return None;
+        };
+        let mut parent = document;
+        for segment in parents {
+            parent = match segment {
+                Segment::Key(key) => parent.get_mut(key.as_str())?,
+                Segment::Index(index) => parent.get_mut(*index)?,
+            };
+        }
+        parent.as_mapping_mut()?.remove(last.as_str())
+    }
+
     /// Appends a path reported relative to this one.
     pub fn join(&self, relative: &KeyPath) -> Self {
         let mut next = self.clone();

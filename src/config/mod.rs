@@ -11,6 +11,7 @@ pub mod duration;
 pub mod env;
 pub mod fields;
 mod locate;
+mod wording;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use checks::{check_env_name, check_name, check_scheme, parse_base_url};
 pub use duration::deserialize_duration;
 pub use env::{Environment, Secret, Settings};
 pub use locate::KeyPath;
+pub use wording::plain_words;
 
 /// One problem in the spec: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,28 @@ pub enum ConfigError {
         source_name: String,
         message: String,
     },
+    /// Several of the above, found together: a person fixes them all in one go.
+    #[error("{}", render_all(.0))]
+    All(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// One error for all of `errors` (one stays itself).
+    pub fn all(mut errors: Vec<ConfigError>) -> Self {
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            ConfigError::All(errors)
+        }
+    }
+}
+
+fn render_all(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn render_problems(path: &Path, problems: &[Problem]) -> String {
@@ -93,7 +117,13 @@ impl<'a> Problems<'a> {
 
     /// Records a problem at `key` (a path such as `sources[1].months`).
     pub fn add(&mut self, key: &KeyPath, message: impl fmt::Display) {
-        let (line, column) = match locate::locate(self.text, key) {
+        // A problem of the whole document is placed where the document starts.
+        let place = if key.is_root() {
+            Some((1, 1))
+        } else {
+            locate::locate(self.text, key)
+        };
+        let (line, column) = match place {
             Some((l, c)) => (Some(l), Some(c)),
             None => (None, None),
         };
@@ -118,18 +148,24 @@ impl<'a> Problems<'a> {
         self.list.is_empty()
     }
 
+    /// Whether a problem is already recorded at `key`.
+    pub fn has_any_at(&self, key: &KeyPath) -> bool {
+        let key = key.to_string();
+        self.list.iter().any(|p| p.key == key)
+    }
+
+    /// How many problems are recorded so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
     /// Every problem recorded, in the order found.
     pub fn into_list(self) -> Vec<Problem> {
         self.list
     }
 
     /// Turns a parse error into a problem at the offending key's own line where possible.
-    /// `type_names` replaces names of our own types in serde's message with words for the user.
-    pub fn add_yaml_error(
-        &mut self,
-        error: &serde_path_to_error::Error<serde_yaml::Error>,
-        type_names: &[(&str, &str)],
-    ) {
+    pub fn add_yaml_error(&mut self, error: &serde_path_to_error::Error<serde_yaml::Error>) {
         let inner = error.inner();
         let mut message = inner.to_string();
         // serde_yaml appends a location; the one chosen below replaces it.
@@ -140,9 +176,7 @@ impl<'a> Problems<'a> {
         if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
             message = rest.to_owned();
         }
-        for (type_name, words) in type_names {
-            message = message.replace(type_name, words);
-        }
+        let message = plain_words(&message);
         // serde_yaml places data errors at the enclosing item, the key's own line is better; a
         // syntax error (a tab, an unclosed quote) lies after the key it interrupted, at its own
         // place.
@@ -160,22 +194,49 @@ impl<'a> Problems<'a> {
         )
     }
 
-    /// Reads settings from a YAML value found at `at`; an error names the key path and its line.
+    /// Reads settings from a YAML value found at `at`, recording every key serde refuses, not
+    /// only the first: a refused key is set aside and the rest read again, so its neighbours are
+    /// still checked. An error names the key path and its line.
+    ///
+    /// Returns the settings with defaults in place of the refused keys, so that the checks after
+    /// reading run on everything else too (the problems already recorded make the spec invalid
+    /// whatever they find); `None` when a required key is missing or refused.
     pub fn read<T: serde::de::DeserializeOwned>(
         &mut self,
-        value: serde_yaml::Value,
+        mut value: serde_yaml::Value,
         at: &KeyPath,
     ) -> Option<T> {
-        match serde_path_to_error::deserialize(value) {
-            Ok(settings) => Some(settings),
-            Err(e) => {
-                // The path already ends at the offending key, unknown ones included.
-                let key = at.join(&KeyPath::parse(&e.path().to_string()));
-                self.add(&key, e.inner().to_string());
-                None
+        let mut set_aside: Vec<KeyPath> = Vec::new();
+        loop {
+            let error = match serde_path_to_error::deserialize(value.clone()) {
+                Ok(settings) => return Some(settings),
+                Err(e) => e,
+            };
+            // The path ends at the offending key, unknown ones included; a missing key is
+            // reported at the mapping that lacks it.
+            let path = KeyPath::parse(&error.path().to_string());
+            let message = error.inner().to_string();
+            if let Some(missing) = missing_field(&message) {
+                if set_aside.contains(&path.key(missing)) {
+                    // Required, and already reported as refused: nothing more to say.
+                    return None;
+                }
+                self.add(&at.join(&path), plain_words(&message));
+                return None;
             }
+            self.add(&at.join(&path), plain_words(&message));
+            // A problem with no key to set aside (the whole value is wrong) ends the reading.
+            path.take_from(&mut value)?;
+            set_aside.push(path);
         }
     }
+}
+
+/// The key of serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ const SNIPPET_CHARS: usize = 300;
 pub enum HttpError {
     #[error(
         "{method} {path} answered HTTP {status} after {attempts} attempt(s): {}",
-        snippet(body)
+        describe_body(body)
     )]
     Status {
         method: Method,
@@ -503,12 +503,23 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).map_err(|e| {
         let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
         BodyError::Invalid(match html_title(&text) {
-            Some(title) => format!(
-                "expected {what}, got an HTML page (`{title}`), likely from a proxy or gateway"
-            ),
+            Some(title) => format!("expected {what}, got {}", html_page(&title)),
             None => format!("expected {what}: {e}; body starts `{}`", snippet(&text)),
         })
     })
+}
+
+/// An error body for messages, in the same words for every source: an HTML page (a sign-in
+/// page, a proxy's error page, the wrong server) by its title, anything else by its start.
+pub fn describe_body(body: &str) -> String {
+    match html_title(body) {
+        Some(title) => html_page(&title),
+        None => snippet(body),
+    }
+}
+
+fn html_page(title: &str) -> String {
+    format!("an HTML page (`{title}`), likely from a proxy, a gateway or the wrong server")
 }
 
 /// The title of an HTML page, or `untitled`; `None` if the body is not HTML.

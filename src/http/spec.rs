@@ -1,11 +1,13 @@
 //! `http:` in the job spec: the settings of the shared HTTP client.
 
+use crate::config::duration::HumanDuration;
 use crate::config::{KeyPath, Problems, deserialize_duration};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Duration;
 
 /// Settings of the shared HTTP client.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
     /// Time allowed to open a connection.
@@ -13,6 +15,7 @@ pub struct HttpSpec {
         default = "default_connect_timeout",
         deserialize_with = "deserialize_duration"
     )]
+    #[schemars(with = "HumanDuration")]
     pub connect_timeout: Duration,
     /// Retries after the first attempt, for connection errors, timeouts, 408, 429 and 5xx.
     #[serde(default = "default_max_retries")]
@@ -22,12 +25,14 @@ pub struct HttpSpec {
         default = "default_backoff_base",
         deserialize_with = "deserialize_duration"
     )]
+    #[schemars(with = "HumanDuration")]
     pub backoff_base: Duration,
     /// Longest single wait between retries, including a server's `Retry-After`.
     #[serde(
         default = "default_backoff_max",
         deserialize_with = "deserialize_duration"
     )]
+    #[schemars(with = "HumanDuration")]
     pub backoff_max: Duration,
 }
 

@@ -252,7 +252,7 @@ async fn read_json_names_what_came_instead() {
     };
     assert_eq!(
         message(read("html").await),
-        "expected a page, got an HTML page (`Sign in`), likely from a proxy or gateway"
+        "expected a page, got an HTML page (`Sign in`), likely from a proxy, a gateway or the wrong server"
     );
     let cut = message(read("cut").await);
     assert!(

@@ -36,9 +36,34 @@ fn a_valid_spec_parses_with_defaults() {
 
 #[test]
 fn unknown_top_level_key_names_its_line() {
-    let p = one("job: x\nsourcs: []\nsources: []\n");
+    let p = one("job: x\nsourcs: []\nsources: [{name: v, kind: vault_client_activity}]\n");
     assert_eq!(p.line, Some(2), "{p:?}");
     assert!(p.message.contains("unknown field `sourcs`"), "{p:?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_across_phases() {
+    // An unknown key, a value of the wrong type, a range error in another section and a bad
+    // source: none hides another.
+    let text = "job: nightly\nschedule: daily\nhttp:\n  max_retries: 50\n  connect_timeout: 10\nsources:\n  - name: v\n    kind: vault_client_activity\n    months: 0\n    monts: 3\n    address: vault.acme.internal:8200\n";
+    let found: Vec<(String, Option<usize>)> = problems(text)
+        .into_iter()
+        .map(|p| (p.key, p.line))
+        .collect();
+    for want in [
+        ("schedule", Some(2)),
+        ("http.max_retries", Some(4)),
+        ("http.connect_timeout", Some(5)),
+        ("sources[0].months", Some(9)),
+        ("sources[0].monts", Some(10)),
+        ("sources[0].address", Some(11)),
+    ] {
+        assert!(
+            found.contains(&(want.0.to_owned(), want.1)),
+            "{want:?} not in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), 6, "{found:#?}");
 }
 
 #[test]
@@ -56,7 +81,10 @@ fn wrong_type_in_a_source_names_key_and_line() {
     let p = one(&text);
     assert_eq!(p.key, "sources[0].months");
     assert_eq!(p.line, Some(8));
-    assert!(p.message.contains("invalid type"), "{p:?}");
+    assert_eq!(
+        p.message,
+        "must be a whole number, 0 or more, not the text \"twelve\""
+    );
 }
 
 #[test]
@@ -137,6 +165,10 @@ fn empty_sources_and_missing_job_are_refused() {
     let p = one("job: x\nsources: []\n");
     assert_eq!(p.key, "sources");
     assert_eq!(p.line, Some(2));
-    let p = one("sources: []\n");
-    assert!(p.message.contains("missing field `job`"), "{p:?}");
+    let p = problems("sources: []\n");
+    assert!(p[0].message.contains("missing field `job`"), "{p:?}");
+    assert_eq!(
+        p[1].key, "sources",
+        "a missing job hides nothing else: {p:?}"
+    );
 }

@@ -12,6 +12,7 @@ pub use spec::{KEY_PLACEHOLDERS, OutputSpec, S3Options};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, RetryConfig};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +70,11 @@ pub enum OutputError {
         "an object already exists at {key} in {location}; rollcall never overwrites a report: use a new run id or move the old object"
     )]
     Exists { location: String, key: String },
+    /// The run's manifest key is taken: the run id was used before.
+    #[error(
+        "a manifest already exists at {key} in {location}: this run id was used before, and rollcall never overwrites a run; use a new run id (ROLLCALL_RUN_ID), or leave it unset for a fresh one"
+    )]
+    ManifestExists { location: String, key: String },
     #[error("{action} in {location} failed ({hint}): {source}")]
     Store {
         location: String,
@@ -77,6 +83,29 @@ pub enum OutputError {
         #[source]
         source: Box<object_store::Error>,
     },
+}
+
+/// How object_store retries a request: the job spec's `http` settings, so one `max_retries`
+/// governs every request rollcall makes.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRetries {
+    pub max_retries: u32,
+    pub backoff_base: std::time::Duration,
+    pub backoff_max: std::time::Duration,
+}
+
+impl StoreRetries {
+    fn config(self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.backoff_base,
+                max_backoff: self.backoff_max,
+                base: 2.0,
+            },
+            max_retries: self.max_retries as usize,
+            ..RetryConfig::default()
+        }
+    }
 }
 
 /// Values for the key templates of one run.
@@ -109,6 +138,7 @@ impl Output {
         spec: &OutputSpec,
         url: Option<&str>,
         values: KeyValues,
+        retries: StoreRetries,
     ) -> Result<Self, OutputError> {
         let url = url
             .map(str::to_owned)
@@ -119,17 +149,25 @@ impl Output {
             message,
         };
         let location = OutputLocation::parse(&url).map_err(setup)?;
-        let (store, prefix): (Arc<dyn ObjectStore>, String) = match &location {
+        // The manifest and logs name the output by an absolute URL: a relative path means
+        // nothing to whoever reads the manifest later, elsewhere.
+        let (store, prefix, absolute): (Arc<dyn ObjectStore>, String, String) = match &location {
             OutputLocation::Local(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| setup(format!("cannot create the folder: {e}")))?;
                 let store = LocalFileSystem::new_with_prefix(dir)
                     .map_err(|e| setup(format!("cannot open the folder: {e}")))?;
-                (Arc::new(store), String::new())
+                let absolute = std::fs::canonicalize(dir)
+                    .ok()
+                    .and_then(|dir| url::Url::from_directory_path(dir).ok())
+                    .map_or_else(|| url.clone(), String::from);
+                (Arc::new(store), String::new(), absolute)
             }
             OutputLocation::S3 { bucket, prefix } => {
                 let options = &spec.options;
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retries.config());
                 if let Some(endpoint) = &options.endpoint {
                     builder = builder.with_endpoint(endpoint);
                 }
@@ -145,13 +183,13 @@ impl Output {
                 let store = builder
                     .build()
                     .map_err(|e| setup(format!("cannot configure S3: {e}")))?;
-                (Arc::new(store), prefix.clone())
+                (Arc::new(store), prefix.clone(), url.clone())
             }
         };
         Ok(Self {
             store,
             prefix,
-            location: url,
+            location: absolute,
             key_template: spec.key_template.clone(),
             manifest_template: spec.manifest_template.clone(),
             summary_template: spec.summary_template.clone(),
@@ -261,7 +299,7 @@ impl Output {
         }
         match self.store.head(&path).await {
             Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Ok(_) => Err(OutputError::Exists {
+            Ok(_) => Err(OutputError::ManifestExists {
                 location: self.location.clone(),
                 key,
             }),

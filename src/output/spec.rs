@@ -2,13 +2,14 @@
 
 use super::OutputLocation;
 use crate::config::{KeyPath, Problems};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Placeholders a key template may use.
 pub const KEY_PLACEHOLDERS: &[&str] = &["job", "date", "run_id", "shard", "source", "report"];
 
 /// Where the reports go.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     /// `s3://bucket/prefix`, `file:///dir`, or a plain path. Default `./reports`.
@@ -54,7 +55,7 @@ fn default_summary_template() -> String {
 }
 
 /// Options for S3-compatible storage.
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct S3Options {
     /// Endpoint of an S3-compatible server (MinIO, Ceph, R2...). Default: AWS for the region.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// `reports:` in the job spec: options shared by every CSV report.
-#[derive(Debug, serde::Deserialize, Clone)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ReportOptions {
     /// Prefix cells starting with `=`, `+`, `-`, `@`, tab or CR with `'` so spreadsheets never

@@ -6,9 +6,11 @@
 //! keeps every unknown key an error that names its line and lists every key the item accepts.
 
 use super::SourceKind;
-use crate::config::duration::deserialize_optional_duration;
+use crate::config::checks::{ENV_NAME_PATTERN, NAME_PATTERN};
+use crate::config::duration::{HumanDuration, deserialize_optional_duration};
 use crate::config::fields::struct_fields;
 use crate::config::{Environment, KeyPath, Problems, check_env_name, check_name};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -28,17 +30,28 @@ pub struct CommonSpec {
 }
 
 /// The shared keys as written; defaults depend on the kind.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CommonFields {
+pub(super) struct CommonFields {
+    /// Unique name of this source; used in object keys and logs. 1 to 64 letters, digits, `.`,
+    /// `_` or `-`, not starting with `.`.
+    #[schemars(regex(pattern = NAME_PATTERN))]
     name: String,
+    /// Environment variable holding the token, or `<it>_FILE` naming a file that holds it. The
+    /// variable's name, never the token itself.
     #[serde(default)]
+    #[schemars(regex(pattern = ENV_NAME_PATTERN))]
     token_env: Option<String>,
+    /// Allow plain `http://` to a host that is not loopback. Default false.
     #[serde(default)]
     allow_http: bool,
+    /// Time allowed for one request (one page, one month's export).
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
     request_timeout: Option<Duration>,
+    /// Deadline of this source's whole fetch. Default: the job's `source_timeout`.
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
     timeout: Option<Duration>,
 }
 
@@ -83,7 +96,8 @@ impl CommonSpec {
 }
 
 /// Reads one item (without its `kind`) as kind `K`: the kind's settings, then the shared ones.
-/// The first problem ends the reading, as serde would for a single struct.
+/// Every problem of the item is recorded; the item is returned (with defaults in place of
+/// refused keys) whenever its required keys could be read, so its checks still run.
 pub(super) fn read_item<K: SourceKind>(
     item: serde_yaml::Mapping,
     at: &KeyPath,
@@ -108,13 +122,14 @@ pub(super) fn read_item<K: SourceKind>(
                         accepted.join(", ")
                     ),
                 );
-                return None;
+                None
             }
             _ => own.insert(key, value),
         };
     }
-    let spec: K = problems.read(serde_yaml::Value::Mapping(own), at)?;
-    let fields: CommonFields = problems.read(serde_yaml::Value::Mapping(shared), at)?;
+    let spec: Option<K> = problems.read(serde_yaml::Value::Mapping(own), at);
+    let fields: Option<CommonFields> = problems.read(serde_yaml::Value::Mapping(shared), at);
+    let (spec, fields) = (spec?, fields?);
     let common = CommonSpec {
         name: fields.name,
         token_env: fields
@@ -125,4 +140,48 @@ pub(super) fn read_item<K: SourceKind>(
         timeout: fields.timeout,
     };
     Some((spec, common))
+}
+
+/// The JSON Schema of an item of kind `K`: the shared keys with `K`'s defaults, the kind's own
+/// keys, `kind` fixed to `K::KIND`, and no other key (as [`read_item`] reads it).
+pub(super) fn item_schema<K: SourceKind>(generator: &mut SchemaGenerator) -> Schema {
+    let shared = CommonFields::json_schema(generator);
+    let own = K::json_schema(generator);
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "kind".into(),
+        serde_json::json!({
+            "const": K::KIND,
+            "description": "The kind of source; decides which other keys it takes.",
+        }),
+    );
+    let mut required = vec![serde_json::Value::from("kind")];
+    for part in [&shared, &own] {
+        if let Some(keys) = part.get("properties").and_then(|p| p.as_object()) {
+            properties.extend(keys.clone());
+        }
+        if let Some(keys) = part.get("required").and_then(|r| r.as_array()) {
+            required.extend(keys.iter().cloned());
+        }
+    }
+    // The shared keys' defaults depend on the kind.
+    if let Some(token_env) = properties.get_mut("token_env") {
+        token_env["default"] = K::DEFAULT_TOKEN_ENV.into();
+    }
+    if let Some(request_timeout) = properties.get_mut("request_timeout") {
+        request_timeout["default"] = humantime::format_duration(K::DEFAULT_REQUEST_TIMEOUT)
+            .to_string()
+            .into();
+    }
+    let mut schema = schemars::json_schema!({
+        "type": "object",
+        "title": K::KIND,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    if let Some(description) = own.get("description") {
+        schema.insert("description".into(), description.clone());
+    }
+    schema
 }

@@ -38,6 +38,9 @@ pub enum SourceError {
     Report(#[from] ReportError),
 }
 
+/// Said of every request that found no server to talk to, whichever the source.
+const UNREACHABLE_HINT: &str = "; check that the server is reachable from here: its address in the spec, DNS, a firewall or a proxy on the way";
+
 /// What a source says when its API refuses the credential. [`SourceError::from_http`] puts it
 /// in the same words for every source.
 pub struct Refusal<'a> {
@@ -58,6 +61,7 @@ impl SourceError {
     ///   answer (`detail` describes the error body in the API's own terms), the token variable
     ///   and what the source says the token needs ([`Refusal`]);
     /// - a body that is not what the API documents is bad data;
+    /// - a connection that could not be made gets the same reachability hint for every source;
     /// - anything else failed after every retry; `failed` says what was being fetched.
     pub fn from_http<'a>(
         error: HttpError,
@@ -85,6 +89,10 @@ impl SourceError {
                 ))
             }
             HttpError::InvalidBody { .. } => SourceError::Data(failed(&error)),
+            HttpError::Transport { .. } => SourceError::Fetch {
+                message: format!("{}{UNREACHABLE_HINT}", failed(&error)),
+                error,
+            },
             _ => SourceError::Fetch {
                 message: failed(&error),
                 error,
@@ -99,5 +107,74 @@ impl SourceError {
             self,
             SourceError::Credentials(_) | SourceError::Unfixable(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::describe_body;
+    use reqwest::Method;
+
+    fn status(status: u16, body: &str) -> HttpError {
+        HttpError::Status {
+            method: Method::GET,
+            path: "/v1/export".into(),
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.into(),
+            attempts: 1,
+        }
+    }
+
+    fn source_error(error: HttpError, token_env: &str) -> SourceError {
+        SourceError::from_http(
+            error,
+            describe_body,
+            || Refusal {
+                api: "Vault",
+                refused: "the export".into(),
+                token_env,
+                needs: "a valid token".into(),
+            },
+            |e| format!("export: {e}"),
+        )
+    }
+
+    #[test]
+    fn every_source_words_the_same_failure_the_same_way() {
+        let page = "<!DOCTYPE html><html><head><title>Sign in - Corp SSO</title></head><body>...";
+        for error in [status(502, page), status(401, page)] {
+            let message = source_error(error, "VAULT_TOKEN").to_string();
+            assert!(
+                message.contains("an HTML page (`Sign in - Corp SSO`), likely from a proxy"),
+                "{message}"
+            );
+            assert!(!message.contains("<html"), "{message}");
+        }
+
+        let refused = source_error(status(403, "{\"errors\":[]}"), "VAULT_B_TOKEN");
+        assert!(matches!(refused, SourceError::Credentials(_)));
+        assert!(
+            refused
+                .to_string()
+                .contains("Check VAULT_B_TOKEN (or VAULT_B_TOKEN_FILE): a valid token"),
+            "{refused}"
+        );
+
+        let unreachable = source_error(
+            HttpError::Transport {
+                method: Method::GET,
+                path: "/v1/export".into(),
+                cause: "could not connect: Connection refused".into(),
+                attempts: 6,
+            },
+            "VAULT_TOKEN",
+        );
+        assert_eq!(
+            unreachable.to_string(),
+            format!(
+                "export: GET /v1/export failed after 6 attempt(s): could not connect: Connection refused{UNREACHABLE_HINT}"
+            )
+        );
     }
 }

@@ -23,6 +23,7 @@ use crate::report::summary::SourceFacts;
 use crate::report::{Column, CsvReport, ReportError};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +36,7 @@ use tokio::time::Instant;
 /// What a kind of source is: its `kind` string, its settings, and how they become a source
 /// ready to run. Implemented by each kind's spec struct (its own settings, without the shared
 /// ones in [`CommonSpec`]).
-pub trait SourceKind: DeserializeOwned + Debug {
+pub trait SourceKind: DeserializeOwned + JsonSchema + Debug {
     /// The `kind` value in the spec, e.g. `vault_client_activity`.
     const KIND: &'static str;
     /// `token_env` when the spec leaves it out.
@@ -113,6 +114,16 @@ macro_rules! source_kinds {
 
         /// Every `kind` value, for messages.
         pub const KINDS: &[&str] = &[$(<$spec as SourceKind>::KIND),+];
+
+        /// The JSON Schema of one `sources[i]` item: exactly one of the kinds, each with the
+        /// shared keys and its own, and no other key.
+        pub fn item_schema(generator: &mut SchemaGenerator) -> Schema {
+            let kinds = vec![$(common::item_schema::<$spec>(generator)),+];
+            schemars::json_schema!({
+                "type": "object",
+                "oneOf": kinds,
+            })
+        }
 
         impl KindSpec {
             /// Reads an item of the kind named `kind`; `Err` when no kind has that name.

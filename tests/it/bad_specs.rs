@@ -42,7 +42,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
         (
             "job of the wrong type",
             s(with("job: nightly", "job: [a, b]")),
-            "invalid type",
+            "must be",
             Some(1),
         ),
         (
@@ -75,7 +75,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
                 "    months: 12",
                 "    months: 12\n    auth:\n      method: ldap",
             )),
-            "unknown variant `ldap`",
+            "`ldap` is not a known value; use one of: token, kubernetes, jwt, approle",
             Some(10),
         ),
         (
@@ -117,7 +117,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
         (
             "months as text",
             s(with("months: 12", "months: twelve")),
-            "invalid type",
+            "must be",
             Some(8),
         ),
         (
@@ -129,7 +129,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
         (
             "negative months",
             s(with("months: 12", "months: -3")),
-            "invalid value",
+            "must be a whole number, 0 or more, not `-3`",
             Some(8),
         ),
         (
@@ -324,7 +324,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
         (
             "top level is a list",
             s("- job: x\n".into()),
-            "expected a mapping with `job`, `output`, `sources`",
+            "must be a mapping with `job`, `output`, `sources`",
             Some(1),
         ),
         ("empty file", Vec::new(), "missing field `job`", Some(1)),
@@ -333,6 +333,30 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             s(alias_bomb()),
             "repetition limit exceeded",
             Some(10),
+        ),
+        (
+            "months in words",
+            s(with("months: 12", "months: six")),
+            "must be a whole number, 0 or more, not the text \"six\"",
+            Some(8),
+        ),
+        (
+            "unknown region",
+            s(with(
+                "    kind: vault_client_activity\n    address: https://vault.example.com:8200\n    months: 12\n",
+                "    kind: vision_one_inactive_accounts\n    region: uk\n",
+            )),
+            "`uk` is not a known value; use one of: us, eu, sg, au, in, mea, jp",
+            Some(7),
+        ),
+        (
+            "address without a scheme",
+            s(with(
+                "https://vault.example.com:8200",
+                "vault.acme.internal:8200",
+            )),
+            "`vault.acme.internal:8200` has no scheme; write it with one, e.g. `https://vault.acme.internal:8200`",
+            Some(7),
         ),
         (
             "not UTF-8",
@@ -388,6 +412,38 @@ async fn every_bad_spec_exits_2_naming_the_problem_and_its_line() {
             );
         }
         assert!(!ran.stderr.contains("panicked"), "{name}: {}", ran.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_problem_of_a_spec_is_reported_at_once() {
+    // An unknown key, a range error, a missing token and a missing address, in three sources:
+    // one run of validate names them all, and no Rust type name.
+    let ws = Workspace::new();
+    let spec = ws.spec_text(
+        "job: nightly\nschedul: daily\nsources:\n  - name: vault-a\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n    months: 0\n  - name: vault-b\n    kind: vault_client_activity\n    token_env: VAULT_B_TOKEN\n  - name: ld\n    kind: launchdarkly_audit_log\n    concurrency: many\n",
+    );
+    let ran = rollcall(
+        &["validate", "--config", spec.to_str().unwrap()],
+        &[],
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    for needle in [
+        ":2:1: `schedul`: unknown field",
+        ":7:5: `sources[0].months`: must be between 1 and 60",
+        ":13:5: `sources[2].concurrency`: must be a whole number, 0 or more, not the text \"many\"",
+        "source `vault-b`: no Vault address: set `address` in the spec or VAULT_ADDR; the credential is missing: set VAULT_B_TOKEN, or VAULT_B_TOKEN_FILE",
+    ] {
+        assert!(
+            ran.stderr.contains(needle),
+            "wanted `{needle}` in {}",
+            ran.stderr
+        );
+    }
+    for rust in ["u32", "usize", "invalid type", "struct "] {
+        assert!(!ran.stderr.contains(rust), "`{rust}` in {}", ran.stderr);
     }
 }
 

@@ -206,8 +206,61 @@ async fn validate_checks_secrets_without_fetching() {
     .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stdout.contains("valid"), "{}", ran.stdout);
+    // It says plainly what it did not check, and what does.
+    assert!(
+        ran.stdout.contains(
+            "Not checked: the output's credentials and the sources' tokens against their servers"
+        ) && ran.stdout.contains("`rollcall check`"),
+        "{}",
+        ran.stdout
+    );
     assert_eq!(fake.log.count(), 0);
     assert!(ws.objects().is_empty());
+
+    let ran = rollcall(&["validate", "--help"], &[], ws.path()).await;
+    assert!(
+        ran.stdout.contains("connects to nothing") && ran.stdout.contains("`rollcall check`"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_help_lists_the_settings_it_takes_from_the_environment() {
+    let ws = Workspace::new();
+    let ran = rollcall(&["run", "--help"], &[], ws.path()).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    for variable in [
+        "ROLLCALL_RUN_ID",
+        "ROLLCALL_NOW",
+        "ROLLCALL_CONFIG",
+        "ROLLCALL_OUTPUT",
+        "ROLLCALL_SHARD_COUNT",
+    ] {
+        assert!(ran.stdout.contains(variable), "{variable}: {}", ran.stdout);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    let spec = ws.spec(&[vault_item("v", &fake.url())]);
+    let mut vars = env();
+    vars.push(("ROLLCALL_LOG_FORMAT".into(), "text".into()));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &vars,
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(ran.stderr.contains("Run started."), "{ran:#?}");
+    assert!(
+        !ran.stderr.contains('\u{1b}'),
+        "ANSI escape in {:?}",
+        ran.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -250,8 +303,55 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
     )
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(ran.stderr.contains("already exists"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("a manifest already exists at test-job/2026-11-22/fixed-run/manifest.json")
+            && ran.stderr.contains("this run id was used before")
+            && ran.stderr.contains("ROLLCALL_RUN_ID"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(b.log.count(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manifest_states_what_an_auditor_checks() {
+    let fake = healthy_vault().await;
+    let ws = Workspace::new();
+    // A relative output folder, as a person types it.
+    let spec = ws.spec_text(&format!(
+        "job: test-job\noutput:\n  url: ./reports\nsources:\n{}",
+        vault_item("v", &fake.url())
+    ));
+    let ran = rollcall(
+        &["run", "--config", spec.to_str().unwrap()],
+        &env(),
+        ws.path(),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let manifest = ws.manifest().expect("a manifest");
+    assert_eq!(manifest["schema_version"], 3);
+    let folder = std::fs::canonicalize(ws.reports()).unwrap();
+    assert_eq!(
+        manifest["output"],
+        format!("file://{}/", folder.display()),
+        "the output as an absolute URL"
+    );
+    assert_eq!(manifest["started_at"], NOW);
+    let source = &manifest["sources"][0];
+    let time =
+        |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    // The source's own times, after the run's start (the output was checked in between).
+    assert!(
+        time(&source["started_at"]) > time(&manifest["started_at"]),
+        "{source:#}"
+    );
+    assert!(time(&source["finished_at"]) >= time(&source["started_at"]));
+    assert!(time(&manifest["finished_at"]) >= time(&source["finished_at"]));
+    // Vault's window ends at the run's "now", not at the end of the month.
+    assert_eq!(source["window"]["start"], "2025-12-01T00:00:00Z");
+    assert_eq!(source["window"]["end"], NOW);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -63,7 +63,7 @@ fn faults() -> Vec<Fault> {
             setup: |f| (0..4).for_each(|_| f.state().inject.push_back(html(502))),
             extra: "",
             expect: Expect::Fail(
-                "HTTP 502 Bad Gateway after 4 attempt(s): <html><body><h1>502 Bad Gateway",
+                "HTTP 502 Bad Gateway after 4 attempt(s): an HTML page (`untitled`), likely from a proxy, a gateway or the wrong server",
             ),
             requests: Some(4),
         },

@@ -1026,7 +1026,7 @@ async fn manifest_records_window_thresholds_and_findings() {
     assert_eq!(source["kind"], "launchdarkly_audit_log");
     assert_eq!(source["window"]["start"], "2026-11-15T03:00:00Z");
     assert_eq!(source["window"]["end"], "2026-11-22T03:00:00Z");
-    assert_eq!(source["thresholds"]["lookback"], "7days");
+    assert_eq!(source["thresholds"]["lookback"], "7d");
     assert_eq!(source["thresholds"]["page_size"], 20);
     assert_eq!(source["thresholds"]["concurrency"], 4);
     let f = &source["findings"];

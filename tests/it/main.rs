@@ -11,6 +11,7 @@ mod faults;
 mod launchdarkly;
 mod output_faults;
 mod s3;
+mod schema;
 mod secrets;
 mod summary;
 mod tls;

@@ -49,6 +49,8 @@ SOURCE = "{name: vault, kind: vault_client_activity, address: https://vault.exam
         ("metrics: {pushgatway: http://pg:9091}", "pushgatway"),
         ("vault: {auth: {audiance: vault}}", "audiance"),
         (f"config: {{sources: [{SOURCE[:-1]}, auth: {{method: kubernetes, rol: rollcall}}}}]}}", "rol"),
+        # Inside a source, its kind's keys (the schema is generated from the spec types).
+        (f"config: {{sources: [{SOURCE[:-1]}, licenced_clients: 250}}]}}", "licenced_clients"),
     ],
 )
 def test_typos_fail_lint(tmp_path, values, typo):
@@ -80,6 +82,11 @@ def test_typo_fixture_fails_lint():
         "vault: {auth: {expirationSeconds: 60}}",  # below Kubernetes' minimum of 600 s
         "vault: {auth: {tokenPath: token}}",  # relative
         f"config: {{sources: [{SOURCE[:-1]}, auth: {{method: oidc}}}}]}}",
+        # A kind that does not exist, and a key of the wrong type for its kind.
+        "config: {sources: [{name: vault, kind: vault}]}",
+        f'config: {{sources: [{SOURCE[:-1]}, licensed_clients: "lots"}}]}}',
+        f"config: {{sources: [{SOURCE[:-1]}, months: six}}]}}",
+        f"config: {{sources: [{SOURCE[:-1]}, request_timeout: 30}}]}}",  # a duration needs a unit
     ],
 )
 def test_wrong_values_fail_lint(tmp_path, values):
@@ -168,6 +175,14 @@ def test_config_example_matches_the_config_schema():
     if not example.exists():
         pytest.skip("no config.example.yaml in this checkout")
     jsonschema.validate(yaml.safe_load(example.read_text()), config_schema())
+
+
+def test_config_schema_is_rollcalls_own():
+    # The chart carries the schema `rollcall schema` prints (tests/schema.rs compares them), so
+    # every source kind's keys are checked at install.
+    spec_schema = json.loads((REPO / "docs" / "job-spec.schema.json").read_text())
+    spec_schema.pop("$schema")
+    assert config_schema() == spec_schema, "run scripts/sync-schema.sh"
 
 
 def test_kubernetes_validate_is_strict():

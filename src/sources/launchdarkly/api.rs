@@ -31,11 +31,11 @@ pub fn hint(error: &HttpError) -> &'static str {
         HttpError::Status { .. } => {
             "; LaunchDarkly kept failing or rate limiting after every retry: run again later, or raise http.max_retries"
         }
-        HttpError::Transport { .. } => "; check that base_url is reachable from here",
         HttpError::InvalidBody { .. } => {
             "; the answer is not what LaunchDarkly documents: check that base_url points at the API and no proxy rewrites it"
         }
-        HttpError::WaitTooLong { .. } | HttpError::Setup(_) => "",
+        // A refused connection gets the shared reachability hint in `SourceError::from_http`.
+        HttpError::Transport { .. } | HttpError::WaitTooLong { .. } | HttpError::Setup(_) => "",
     }
 }
 

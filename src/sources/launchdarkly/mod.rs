@@ -27,7 +27,7 @@ pub use api::{API_VERSION, DEFAULT_BASE_URL};
 pub use entry::{COLUMNS, LIMIT};
 pub use spec::{LaunchDarklySpec, parse_instant};
 
-use crate::http::{Call, HttpClient, RateLimitPatience, RateLimiter, snippet};
+use crate::http::{Call, HttpClient, RateLimitPatience, RateLimiter, describe_body};
 use crate::report::summary::{Completeness, KindDetails, SourceFacts};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use chrono::{DateTime, SecondsFormat};
@@ -318,7 +318,7 @@ impl Pager {
             .map_err(|error| {
                 SourceError::from_http(
                     error,
-                    snippet,
+                    describe_body,
                     || Refusal {
                         api: "LaunchDarkly",
                         refused: "the audit log".to_owned(),

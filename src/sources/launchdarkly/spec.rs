@@ -2,26 +2,29 @@
 
 use super::entry::LIMIT;
 use super::{LaunchDarklySource, api};
-use crate::config::duration::deserialize_optional_duration;
+use crate::config::duration::{HumanDuration, WrittenDuration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{HttpClient, HttpSpec, join_path};
 use crate::report::manifest::Window;
 use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::RunClock;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 const DEFAULT_LOOKBACK: Duration = Duration::from_secs(30 * 24 * 3600);
+/// [`DEFAULT_LOOKBACK`] as a spec would write it, for the manifest.
+const DEFAULT_LOOKBACK_TEXT: &str = "30d";
 const MAX_LOOKBACK: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// More concurrent requests buy nothing but 429s: the rate limit is per account.
 const MAX_CONCURRENCY: usize = 16;
 
 /// The settings of a LaunchDarkly source beyond those every source has. Its token (default
 /// `LD_API_TOKEN`) is sent as `Authorization: <token>`, without `Bearer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchDarklySpec {
     /// API base URL. Default `https://app.launchdarkly.com`; federal instance
@@ -29,14 +32,17 @@ pub struct LaunchDarklySpec {
     #[serde(default)]
     pub base_url: Option<String>,
     /// How far back from `end` the window reaches. Default `30d`; not with `start`.
-    #[serde(default, deserialize_with = "deserialize_optional_duration")]
-    pub lookback: Option<Duration>,
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub lookback: Option<WrittenDuration>,
     /// First instant of the window (included): RFC 3339, or a date for UTC midnight.
     #[serde(default, deserialize_with = "deserialize_optional_instant")]
+    #[schemars(with = "Option<String>")]
     pub start: Option<DateTime<Utc>>,
     /// End of the window (excluded): RFC 3339, or a date for UTC midnight. Default: the run's
     /// "now".
     #[serde(default, deserialize_with = "deserialize_optional_instant")]
+    #[schemars(with = "Option<String>")]
     pub end: Option<DateTime<Utc>>,
     /// Text search passed to the API as `q` (full or partial resource name).
     #[serde(default)]
@@ -88,21 +94,22 @@ pub(super) struct WindowSpec {
 }
 
 impl WindowSpec {
-    /// `[start, end)`.
+    /// `[start, end)`, in whole milliseconds: the API's precision, so the manifest records
+    /// exactly the window that was asked for.
     pub fn resolve(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = self.end.unwrap_or(now);
         let start = self.start.unwrap_or_else(|| {
             let lookback = self.lookback.unwrap_or(DEFAULT_LOOKBACK).min(MAX_LOOKBACK);
             end - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::days(30))
         });
-        (start, end)
+        (start.trunc_subsecs(3), end.trunc_subsecs(3))
     }
 }
 
 impl LaunchDarklySpec {
     fn window_spec(&self) -> WindowSpec {
         WindowSpec {
-            lookback: self.lookback,
+            lookback: self.lookback.as_ref().map(|l| l.duration),
             start: self.start,
             end: self.end,
         }
@@ -132,7 +139,7 @@ impl SourceKind for LaunchDarklySpec {
                 ),
             );
         }
-        if let Some(lookback) = self.lookback {
+        if let Some(lookback) = self.lookback.as_ref().map(|l| l.duration) {
             if self.start.is_some() {
                 problems.add(
                     &at.key("lookback"),
@@ -185,10 +192,10 @@ impl SourceKind for LaunchDarklySpec {
         thresholds.insert("concurrency".into(), (self.concurrency as u64).into());
         thresholds.insert("api_version".into(), api::API_VERSION.into());
         if self.start.is_none() {
-            let lookback = self.lookback.unwrap_or(DEFAULT_LOOKBACK);
+            let written = self.lookback.as_ref().map(|l| l.text.as_str());
             thresholds.insert(
                 "lookback".into(),
-                humantime::format_duration(lookback).to_string().into(),
+                written.unwrap_or(DEFAULT_LOOKBACK_TEXT).into(),
             );
         }
         if let Some(q) = &self.q {
@@ -288,7 +295,16 @@ mod tests {
         let window = plan.window.unwrap();
         assert_eq!(window.start, at("2026-10-23T03:00:00Z"));
         assert_eq!(window.end, at("2026-11-22T03:00:00Z"));
-        assert_eq!(plan.thresholds["lookback"], "30days");
+        assert_eq!(plan.thresholds["lookback"], DEFAULT_LOOKBACK_TEXT);
+        assert_eq!(
+            crate::config::duration::parse_duration(DEFAULT_LOOKBACK_TEXT).unwrap(),
+            DEFAULT_LOOKBACK
+        );
+        // The window is at the API's precision, whatever the clock's.
+        let fine = RunClock::fixed(at("2026-11-22T03:00:00.123456789Z"));
+        let window = s.plan(&fine).window.unwrap();
+        assert_eq!(window.end, at("2026-11-22T03:00:00.123Z"));
+        assert_eq!(window.start, at("2026-10-23T03:00:00.123Z"));
         assert_eq!(plan.thresholds["page_size"], 20);
         assert_eq!(plan.thresholds["concurrency"], 4);
 
@@ -300,8 +316,10 @@ mod tests {
         assert!(!plan.thresholds.contains_key("lookback"));
         assert_eq!(plan.thresholds["spec"], "proj/*:env/production:flag/*");
 
-        let s = spec("    lookback: 7d\n    end: 2026-10-08\n").unwrap();
-        assert_eq!(s.plan(&clock).window.unwrap().start, at("2026-10-01"));
+        let s = spec("    lookback: 168h\n    end: 2026-10-08\n").unwrap();
+        let plan = s.plan(&clock);
+        assert_eq!(plan.window.unwrap().start, at("2026-10-01"));
+        assert_eq!(plan.thresholds["lookback"], "168h", "as the spec wrote it");
     }
 
     #[test]

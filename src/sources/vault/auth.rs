@@ -38,7 +38,7 @@ const REVOKE_ALL_TIMEOUT: Duration = Duration::from_secs(15);
 const REVOKE_SELF_PATH: &str = "v1/auth/token/revoke-self";
 
 /// `auth:` of a Vault source: how rollcall logs in. Without it, the token of `token_env` is used.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AuthSpec {
     /// The static token of `token_env` (or its `_FILE`), as without `auth`.

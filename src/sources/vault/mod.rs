@@ -26,7 +26,7 @@ pub use export::ExportParser;
 pub use spec::VaultSpec;
 
 use crate::config::Secret;
-use crate::http::{Call, HttpClient, HttpError, join_path, read_json, snippet};
+use crate::http::{Call, HttpClient, HttpError, describe_body, join_path, read_json};
 use crate::report::summary::{
     self, Count, KindDetails, MonthCount, SourceFacts, VaultDetails, top_counts,
 };
@@ -339,14 +339,14 @@ impl VaultSource {
             return SourceError::Credentials(format!(
                 "Vault refused the export of {month} (GET /{}: HTTP {status}, {}) to the token of the {}. The role's policies need `read` and `sudo` on sys/internal/counters/activity/export{}; a token whose TTL ran out during the run is refused too (give the role a token_ttl longer than the run)",
                 api::EXPORT_PATH,
-                snippet(body),
+                describe_body(body),
                 session.describe(),
                 self.namespace_note(),
             ));
         }
         SourceError::from_http(
             error,
-            snippet,
+            describe_body,
             || Refusal {
                 api: "Vault",
                 refused: format!("the export of {month}"),
@@ -418,10 +418,7 @@ impl VaultSource {
                 };
                 return Ok(check(
                     None,
-                    Some(format!(
-                        "{why} (HTTP {status}: {})",
-                        crate::http::snippet(&body)
-                    )),
+                    Some(format!("{why} (HTTP {status}: {})", describe_body(&body))),
                 ));
             }
             Err(error) => {

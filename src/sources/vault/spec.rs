@@ -1,19 +1,21 @@
 //! `kind: vault_client_activity`: its settings, their checks, the plan, and preparing a source.
 
-use super::auth::{AuthSpec, Logins};
+use super::auth::{AuthSpec, LoginSpec, Logins};
 use super::{VaultSource, VaultToken};
-use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
+use crate::config::{ConfigError, Environment, KeyPath, Problems, Secret, parse_base_url};
 use crate::http::{HttpClient, HttpSpec};
 use crate::report::manifest::Window;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{Month, RunClock};
+use chrono::SubsecRound;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The settings of a Vault source beyond those every source has.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSpec {
     /// Vault address, e.g. `https://vault.example.com:8200`. Default: `VAULT_ADDR`.
@@ -44,6 +46,12 @@ pub struct VaultSpec {
     /// `jwt` or `approle`. A login is made once per run and its token revoked at the end.
     #[serde(default)]
     pub auth: Option<AuthSpec>,
+}
+
+/// How a prepared source will get its token.
+enum Credential {
+    Login(LoginSpec),
+    Static(Secret),
 }
 
 fn twelve() -> u32 {
@@ -102,10 +110,12 @@ impl SourceKind for VaultSpec {
         if self.billing_forecast {
             thresholds.insert("billing_forecast".into(), true.into());
         }
+        // The current month is exported up to the run's "now" (in Vault's whole seconds), not
+        // to its end: activity after the run cannot be in the reports.
         Plan {
             window: Some(Window {
                 start: first.start(),
-                end: current.end(),
+                end: clock.now().trunc_subsecs(0),
             }),
             thresholds,
         }
@@ -119,26 +129,22 @@ impl SourceKind for VaultSpec {
         http: &HttpSpec,
         logins: &Logins,
     ) -> Result<VaultSource, ConfigError> {
-        let fail = |message: String| ConfigError::Source {
-            source_name: common.name.clone(),
-            message,
-        };
+        // Address, CA bundle and token are independent: say everything wrong with them at once.
         let address = self
             .address
             .clone()
             .or_else(|| env.get("VAULT_ADDR").map(str::to_owned))
-            .ok_or_else(|| {
-                fail("no Vault address: set `address` in the spec or VAULT_ADDR".into())
-            })?;
-        let address = parse_base_url(&address, common.allow_http)
-            .map_err(|m| fail(format!("address {m}")))?;
+            .ok_or_else(|| "no Vault address: set `address` in the spec or VAULT_ADDR".to_owned())
+            .and_then(|address| {
+                parse_base_url(&address, common.allow_http).map_err(|m| format!("address {m}"))
+            });
         let ca = self
             .ca_cert
             .clone()
             .or_else(|| env.get("VAULT_CACERT").map(PathBuf::from));
         let client = match &ca {
-            Some(path) => HttpClient::new(http, Some(path)).map_err(|e| fail(e.to_string()))?,
-            None => shared.clone(),
+            Some(path) => HttpClient::new(http, Some(path)).map_err(|e| e.to_string()),
+            None => Ok(shared.clone()),
         };
         let namespace = self
             .namespace
@@ -146,21 +152,47 @@ impl SourceKind for VaultSpec {
             .or_else(|| env.get("VAULT_NAMESPACE").map(str::to_owned))
             .map(|ns| ns.trim_matches('/').to_owned())
             .filter(|ns| !ns.is_empty());
-        let login = match &self.auth {
-            Some(auth) => auth.prepare(&common.name, env, namespace.as_deref())?,
-            None => None,
+        let message = |e: ConfigError| match e {
+            ConfigError::Source { message, .. } => message,
+            other => other.to_string(),
         };
-        let token = match login {
-            Some(login) => {
+        // A login's credentials, or else the static token of `token_env`.
+        let credential = match &self.auth {
+            Some(auth) => auth
+                .prepare(&common.name, env, namespace.as_deref())
+                .map_err(message),
+            None => Ok(None),
+        }
+        .and_then(|login| match login {
+            Some(login) => Ok(Credential::Login(login)),
+            None => env
+                .secret(&common.name, &common.token_env)
+                .map_err(message)
+                .and_then(|token| {
+                    token
+                        .header_value("")
+                        .map(|_| Credential::Static(token))
+                        .map_err(|m| format!("{}: {m}", common.token_env))
+                }),
+        });
+        let (address, client, credential) = match (address, client, credential) {
+            (Ok(address), Ok(client), Ok(credential)) => (address, client, credential),
+            (address, client, credential) => {
+                let messages: Vec<String> = [address.err(), client.err(), credential.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                return Err(ConfigError::Source {
+                    source_name: common.name.clone(),
+                    message: messages.join("; "),
+                });
+            }
+        };
+        let token = match credential {
+            Credential::Login(login) => {
                 VaultToken::Login(logins.session(&address, ca.as_deref(), &client, login))
             }
-            None => {
-                let token = env.secret(&common.name, &common.token_env)?;
-                token
-                    .header_value("")
-                    .map_err(|m| fail(format!("{}: {m}", common.token_env)))?;
-                VaultToken::Static(token)
-            }
+            Credential::Static(token) => VaultToken::Static(token),
         };
         Ok(VaultSource {
             name: common.name.clone(),

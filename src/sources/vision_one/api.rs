@@ -1,7 +1,7 @@
 //! Trend Vision One's API as this source uses it: paths, limits, the list envelope, the wire
 //! types of accounts and audit entries, error documents, and page links.
 
-use crate::http::{BodyError, html_title, join_path, read_json, snippet};
+use crate::http::{BodyError, describe_body, html_title, join_path, read_json, snippet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
@@ -221,7 +221,7 @@ pub fn trend_error_detail(body: &str) -> String {
         );
     }
     match html_title(body) {
-        Some(title) => format!("an HTML page (`{title}`), likely from a proxy or gateway"),
+        Some(_) => describe_body(body),
         None => format!("body `{}`", snippet(body)),
     }
 }
@@ -342,7 +342,7 @@ mod tests {
             trend_error_detail(
                 "<!DOCTYPE html><html><head><title>502 Bad\n Gateway</title></head><body>x</body></html>"
             ),
-            "an HTML page (`502 Bad Gateway`), likely from a proxy or gateway"
+            "an HTML page (`502 Bad Gateway`), likely from a proxy, a gateway or the wrong server"
         );
         assert_eq!(
             trend_error_detail("upstream reset"),

@@ -3,7 +3,7 @@
 
 use super::VisionOneSource;
 use super::api::{RETENTION, RETENTION_MARGIN};
-use crate::config::duration::{deserialize_duration, deserialize_optional_duration};
+use crate::config::duration::{HumanDuration, deserialize_duration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{Budget, HttpClient, HttpSpec, RateLimitPatience, RateLimiter};
 use crate::report::manifest::Window;
@@ -11,12 +11,13 @@ use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{RunClock, rfc3339_seconds};
 use chrono::{DateTime, SubsecRound, Utc};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Trend Vision One data centres, as Trend's own clients map them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Region {
     Us,
@@ -45,7 +46,7 @@ impl Region {
 
 /// The settings of a Vision One source beyond those every source has. Its API key comes from
 /// `TREND_VISION_ONE_TOKEN` unless `token_env` says otherwise.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisionOneSpec {
     /// Data centre of the Vision One tenant: `us`, `eu`, `sg`, `au`, `in`, `mea` or `jp`.
@@ -62,6 +63,7 @@ pub struct VisionOneSpec {
     /// How far back the logon scan reaches, e.g. `180d`. Default: `inactive_days`. Longer shows
     /// older last logons in the detail report at the cost of more pages; at most `180d`.
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
     pub lookback: Option<Duration>,
     /// Count unsuccessful logon attempts as activity. Default false: a failed attempt is not a
     /// logon.
@@ -81,7 +83,7 @@ pub struct VisionOneSpec {
 }
 
 /// `rate_limit: {requests: 500, per: 60s}`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Requests allowed in any window of length `per`. Default 500.
@@ -89,6 +91,7 @@ pub struct RateLimitSpec {
     pub requests: u32,
     /// Length of the window. Default `60s`.
     #[serde(default = "default_per", deserialize_with = "deserialize_duration")]
+    #[schemars(with = "HumanDuration")]
     pub per: Duration,
 }
 
@@ -333,7 +336,10 @@ mod tests {
         let found = problems(
             "job: j\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    region: uk\n",
         );
-        assert!(found[0].2.contains("unknown variant `uk`"), "{found:?}");
+        assert_eq!(
+            found[0].2, "`uk` is not a known value; use one of: us, eu, sg, au, in, mea, jp",
+            "{found:?}"
+        );
         let found = problems(
             "job: j\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    base_url: http://trend-proxy.internal\n",
         );

@@ -107,6 +107,11 @@ pub async fn check<S: MatrixSource>(case: Case) {
             assert!(report.is_none(), "no report for a failed source: {context}");
             let error = source["error"].as_str().unwrap_or_default();
             assert!(error.contains("credentials rejected"), "{context}");
+            // Every kind names the variable the refused credential came from, in one wording.
+            assert!(
+                error.contains("_TOKEN (or ") && error.contains("_TOKEN_FILE): "),
+                "{context}"
+            );
             assert!(!fake.statuses().contains(&200), "{context}");
         }
         Case::Malformed => {
