@@ -143,6 +143,14 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
+    let spec = load(options)?;
+    let (sources, shared) = prepare_sources(&spec, options, logins)?;
+    Ok((spec, sources, shared))
+}
+
+/// Reads the spec, runs the checks that need no request, and keeps the sources selected by
+/// `--only` and the shard.
+pub fn load(options: &RunOptions) -> Result<JobSpec, ConfigError> {
     let (mut spec, text) = job::load_text(&options.config)?;
     let selected = selected_sources(&spec, options)?;
     // Checked before the unselected sources are dropped, so every problem keeps its own line.
@@ -156,6 +164,17 @@ fn prepare(
     )?;
     spec.sources
         .retain(|s| selected.iter().any(|n| n == s.name()));
+    Ok(spec)
+}
+
+/// Resolves every source's secrets and clients, and the output URL override; fetches nothing.
+/// Vault logins are registered in `logins`, made when a source first needs its token. Also
+/// hands back the shared HTTP client the sources were prepared with.
+pub fn prepare_sources(
+    spec: &JobSpec,
+    options: &RunOptions,
+    logins: &Logins,
+) -> Result<(Vec<Source>, HttpClient), ConfigError> {
     let shared =
         HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
     let mut prepared = Vec::with_capacity(spec.sources.len());
@@ -173,7 +192,7 @@ fn prepare(
     if !errors.is_empty() {
         return Err(ConfigError::Environment(errors.join("\n")));
     }
-    Ok((spec, prepared, shared))
+    Ok((prepared, shared))
 }
 
 /// The names of the sources this run covers: `--only`, then this shard's share.

@@ -15,6 +15,7 @@
 //!   temporary files ([`merge`]), so memory does not grow with the number of entries.
 
 mod api;
+mod check;
 mod entry;
 mod merge;
 mod paging;

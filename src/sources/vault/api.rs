@@ -8,6 +8,20 @@ use serde::Deserialize;
 use std::borrow::Cow;
 
 pub const EXPORT_PATH: &str = "v1/sys/internal/counters/activity/export";
+pub const LOOKUP_SELF_PATH: &str = "v1/auth/token/lookup-self";
+
+/// `GET auth/token/lookup-self`, as far as it is read.
+#[derive(Debug, Deserialize)]
+pub struct Lookup {
+    pub data: LookupData,
+}
+
+/// Only the TTL: the answer also carries the token itself (`id`), which is never read.
+#[derive(Debug, Deserialize)]
+pub struct LookupData {
+    /// Seconds left; 0 for a token that never expires (root, or no TTL).
+    pub ttl: u64,
+}
 
 /// Vault signals some transient conditions in 4xx/5xx bodies.
 pub fn classify_export(_status: StatusCode, body: &str) -> Option<Verdict> {

@@ -1,0 +1,140 @@
+//! `rollcall check` for Vault: the token's remaining TTL against the source's deadline
+//! (`auth/token/lookup-self`), then a probe of the export path that Vault refuses before doing
+//! any work (a range that ends before it starts): it proves that the path exists on this server
+//! and that the token passes its ACL there, and exports nothing.
+
+use super::VaultSource;
+use super::api::{EXPORT_PATH, LOOKUP_SELF_PATH, Lookup};
+use crate::http::{Call, HttpError, join_path, read_json};
+use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+use std::time::Duration;
+
+/// An inverted range long ago: Vault answers 400 `start_time is later than end_time` before it
+/// looks at any data; a server that ignored the order would still find nothing to export.
+const PROBE_START: &str = "2000-01-02T00:00:00Z";
+const PROBE_END: &str = "2000-01-01T00:00:00Z";
+/// Answers are a few KiB.
+const BODY_LIMIT: usize = 256 * 1024;
+
+impl Check for VaultSource {
+    async fn check(&self, ctx: &CheckContext) -> Checked {
+        let ttl = match self.remaining_ttl().await {
+            Ok(ttl) => ttl,
+            Err(e) => return self.failed(&e, "reading the token (auth/token/lookup-self)"),
+        };
+        if let Some(ttl) = ttl
+            && ttl < ctx.deadline
+        {
+            return Checked::failed(
+                CheckCode::Unauthorized,
+                format!(
+                    "the token expires in {}, before the source's deadline of {}: a long export could be cut off",
+                    humantime::format_duration(ttl),
+                    humantime::format_duration(ctx.deadline)
+                ),
+                "issue a token whose TTL covers the deadline (or lower `timeout`), or log in with an auth method so each run gets a fresh token",
+            );
+        }
+        if let Err(checked) = self.probe_export().await {
+            return checked;
+        }
+        let ttl = ttl.map_or("does not expire".to_owned(), |t| {
+            format!("has {} left", humantime::format_duration(t))
+        });
+        Checked::ok(format!(
+            "token valid ({ttl}); sys/internal/counters/activity/export exists and admits it{}",
+            self.in_namespace()
+        ))
+    }
+}
+
+impl VaultSource {
+    fn call(&self, path: &str) -> Result<Call<'_>, HttpError> {
+        let token = self.token.header_value("").map_err(HttpError::Setup)?;
+        let mut call = Call::get(&self.name, join_path(&self.address, path))
+            .header("x-vault-token", token)
+            .timeout(self.request_timeout.min(Duration::from_secs(30)));
+        if let Some(ns) = &self.namespace {
+            let value = HeaderValue::from_str(ns).map_err(|_| {
+                HttpError::Setup(format!("namespace `{ns}` is not a valid header value"))
+            })?;
+            call = call.header("x-vault-namespace", value);
+        }
+        Ok(call)
+    }
+
+    /// `None` for a token that never expires.
+    async fn remaining_ttl(&self) -> Result<Option<Duration>, HttpError> {
+        let call = self.call(LOOKUP_SELF_PATH)?;
+        let lookup: Lookup = self
+            .http
+            .fetch(&call, |r| read_json(r, BODY_LIMIT, "a token lookup"))
+            .await?;
+        Ok((lookup.data.ttl > 0).then(|| Duration::from_secs(lookup.data.ttl)))
+    }
+
+    async fn probe_export(&self) -> Result<(), Checked> {
+        let mut call = self
+            .call(EXPORT_PATH)
+            .map_err(|e| self.failed(&e, "the export"))?;
+        call.url
+            .query_pairs_mut()
+            .append_pair("start_time", PROBE_START)
+            .append_pair("end_time", PROBE_END)
+            .append_pair("format", "json");
+        match self.http.send(&call).await {
+            // What a 204 or 200 could only mean: a server that ignored the order, with no data.
+            Ok(_) => Ok(()),
+            Err(HttpError::Status { status, body, .. })
+                if status == StatusCode::BAD_REQUEST && body.contains("later than") =>
+            {
+                Ok(())
+            }
+            Err(HttpError::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
+                Err(Checked::failed(
+                    CheckCode::NotFound,
+                    format!(
+                        "this server has no activity export: {EXPORT_PATH} answered 404{}",
+                        self.in_namespace()
+                    ),
+                    if self.namespace.is_some() {
+                        "point `address` at a Vault server: OpenBao has no activity log, and before Vault 1.18 the export exists in the root namespace only (then remove `namespace`)"
+                    } else {
+                        "point `address` at a Vault server: OpenBao, and Vault before 1.11, have no activity export"
+                    },
+                ))
+            }
+            Err(e) => Err(self.failed(&e, "the export")),
+        }
+    }
+
+    fn failed(&self, error: &HttpError, what: &str) -> Checked {
+        // Vault answers 403 both for a bad token and for a missing capability; which one it was
+        // is settled by the lookup, the first call.
+        let mut checked = Checked::from_http(error, |code| match code {
+            CheckCode::Forbidden if what.starts_with("reading the token") => format!(
+                "Vault refused the token{}: put a valid, unexpired token in the source's token variable (or its _FILE), or check the auth method's role; a valid token needs `read` on auth/token/lookup-self, which Vault's default policy grants",
+                self.in_namespace()
+            ),
+            CheckCode::Forbidden => format!(
+                "give the token's policy `read` and `sudo` on sys/internal/counters/activity/export{}",
+                self.in_namespace()
+            ),
+            other => common_fix(other, "Vault", "address"),
+        });
+        if checked.code == CheckCode::Forbidden && what.starts_with("reading the token") {
+            checked.code = CheckCode::Unauthorized;
+        }
+        checked.summary = format!("{what}: {}", checked.summary);
+        checked
+    }
+
+    fn in_namespace(&self) -> String {
+        self.namespace
+            .as_ref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default()
+    }
+}
