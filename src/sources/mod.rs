@@ -24,8 +24,8 @@ use crate::report::manifest::Window;
 use crate::report::summary::SourceFacts;
 use crate::report::{Column, CsvReport, ReportError};
 use crate::time::RunClock;
-use chrono::{DateTime, Utc};
 use check::{Check, CheckContext, Checked};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -180,6 +180,9 @@ macro_rules! source_kinds {
                         );
                         spec.check_before_fetch(common, at, now, problems);
                     }),+
+                }
+            }
+
             fn continuous_window(&self) -> Option<ContinuousWindow> {
                 match self {
                     $(Self::$variant(spec) => spec.continuous_window()),+
@@ -316,6 +319,8 @@ impl SourceSpec {
     ) {
         self.kind
             .check_before_fetch(&self.common, at, env, now, problems);
+    }
+
     /// How the window follows on from the last successful run (`window: continuous`).
     pub fn continuous_window(&self) -> Option<ContinuousWindow> {
         self.kind.continuous_window()

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_specs;
 mod cli;
+mod continuous;
 mod example_spec;
 mod faults;
 mod launchdarkly;
