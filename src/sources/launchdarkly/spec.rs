@@ -481,4 +481,45 @@ mod tests {
             "https://app.eu.launchdarkly.com/api/v2/auditlog"
         );
     }
+
+    #[test]
+    fn a_continuous_window_is_chosen_by_the_run_and_refuses_fixed_bounds() {
+        let s = spec("    window: continuous\n    lookback: 2d\n    settle: 10m\n").unwrap();
+        let policy = s.continuous_window().expect("continuous");
+        assert_eq!(policy.lookback, Duration::from_secs(2 * 86_400));
+        assert_eq!(policy.settle, Duration::from_secs(600));
+        assert_eq!(policy.max_catch_up, DEFAULT_MAX_CATCH_UP);
+        assert_eq!(policy.retention, None);
+        let plan = s.plan(&RunClock::fixed(at("2026-11-22T03:00:00Z")));
+        assert!(plan.window.is_none(), "the run resolves it from the ledger");
+        assert_eq!(plan.thresholds["window"], "continuous");
+        assert_eq!(plan.thresholds["settle"], "10m");
+        assert!(spec("").unwrap().continuous_window().is_none());
+
+        let p = problems("    window: continuous\n    start: 2026-10-01\n    end: 2026-10-02\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(keys, ["sources[0].start", "sources[0].end"], "{p:?}");
+        assert!(p[0].2.contains("window: fixed"), "{p:?}");
+        assert_eq!(p[0].1, Some(6));
+
+        let p = problems("    settle: 5m\n    history_retention: 30d\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter()
+                .all(|p| p.2.contains("only with `window: continuous`")),
+            "{p:?}"
+        );
+
+        let p = problems("    window: continuous\n    settle: 2d\n    max_catch_up: 10m\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["sources[0].settle", "sources[0].max_catch_up"],
+            "{p:?}"
+        );
+
+        let p = problems("    window: sliding\n");
+        assert_eq!(p[0].0, "sources[0].window", "{p:?}");
+        assert!(p[0].2.contains("continuous"), "{p:?}");
+    }
 }
