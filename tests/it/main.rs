@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_specs;
+mod check;
 mod cli;
 mod continuous;
 mod example_spec;

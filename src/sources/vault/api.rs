@@ -9,6 +9,22 @@ use std::borrow::Cow;
 
 pub const EXPORT_PATH: &str = "v1/sys/internal/counters/activity/export";
 pub const LOOKUP_SELF_PATH: &str = "v1/auth/token/lookup-self";
+pub const CAPABILITIES_SELF_PATH: &str = "v1/sys/capabilities-self";
+/// The export's path as an ACL names it (capabilities-self takes paths without `v1/`).
+pub const EXPORT_ACL_PATH: &str = "sys/internal/counters/activity/export";
+/// What the source's cross-checks read: the monthly client counts and the activity log's
+/// configuration. A token without `read` on them still exports; the checks are then skipped.
+pub const CROSS_CHECK_ACL_PATHS: &[&str] = &[
+    "sys/internal/counters/activity",
+    "sys/internal/counters/config",
+];
+
+/// `POST sys/capabilities-self`: the token's capabilities per path, under `data` (Vault and
+/// OpenBao also repeat them at the top level).
+#[derive(Debug, Deserialize)]
+pub struct Capabilities {
+    pub data: std::collections::BTreeMap<String, Vec<String>>,
+}
 
 /// `GET auth/token/lookup-self`, as far as it is read.
 #[derive(Debug, Deserialize)]

@@ -1,10 +1,14 @@
-//! `rollcall check` for Vault: the token's remaining TTL against the source's deadline
-//! (`auth/token/lookup-self`), then a probe of the export path that Vault refuses before doing
-//! any work (a range that ends before it starts): it proves that the path exists on this server
-//! and that the token passes its ACL there, and exports nothing.
+//! `rollcall check` for Vault: the token itself and its remaining TTL against the source's
+//! deadline (`auth/token/lookup-self`), its capabilities on the export path (`read` and `sudo`)
+//! and on the paths the cross-checks read (`sys/capabilities-self`), then a probe of the export
+//! path that Vault refuses before doing any work (a range that ends before it starts): it proves
+//! that this server has the export at all, and exports nothing.
 
 use super::VaultSource;
-use super::api::{EXPORT_PATH, LOOKUP_SELF_PATH, Lookup};
+use super::api::{
+    CAPABILITIES_SELF_PATH, CROSS_CHECK_ACL_PATHS, Capabilities, EXPORT_ACL_PATH, EXPORT_PATH,
+    LOOKUP_SELF_PATH, Lookup,
+};
 use crate::http::{Call, HttpError, join_path, read_json};
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
 use reqwest::StatusCode;
@@ -24,6 +28,47 @@ impl Check for VaultSource {
             Ok(ttl) => ttl,
             Err(e) => return self.failed(&e, "reading the token (auth/token/lookup-self)"),
         };
+        let capabilities = match self.capabilities().await {
+            Ok(c) => c,
+            Err(e) => {
+                return self.failed(
+                    &e,
+                    "reading the token's capabilities (sys/capabilities-self)",
+                );
+            }
+        };
+        let has = |path: &str, capability: &str| {
+            capabilities
+                .data
+                .get(path)
+                .is_some_and(|granted| granted.iter().any(|g| g == capability || g == "root"))
+        };
+        let missing: Vec<&str> = ["read", "sudo"]
+            .into_iter()
+            .filter(|c| !has(EXPORT_ACL_PATH, c))
+            .collect();
+        if !missing.is_empty() {
+            let missing = missing
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            return Checked::failed(
+                CheckCode::Forbidden,
+                format!(
+                    "the token lacks {missing} on {EXPORT_ACL_PATH}{}; the export needs `read` and `sudo` (Vault 1.18+)",
+                    self.in_namespace()
+                ),
+                format!(
+                    "add {missing} to the token's policy: path \"{EXPORT_ACL_PATH}\" {{ capabilities = [\"read\", \"sudo\"] }}"
+                ),
+            );
+        }
+        let unchecked: Vec<&str> = CROSS_CHECK_ACL_PATHS
+            .iter()
+            .copied()
+            .filter(|path| !has(path, "read"))
+            .collect();
         if let Some(ttl) = ttl
             && ttl < ctx.deadline
         {
@@ -43,10 +88,18 @@ impl Check for VaultSource {
         let ttl = ttl.map_or("does not expire".to_owned(), |t| {
             format!("has {} left", humantime::format_duration(t))
         });
-        Checked::ok(format!(
-            "token valid ({ttl}); sys/internal/counters/activity/export exists and admits it{}",
+        let checked = Checked::ok(format!(
+            "token valid ({ttl}), `read` and `sudo` on {EXPORT_ACL_PATH}{}, and the server has the export",
             self.in_namespace()
-        ))
+        ));
+        if unchecked.is_empty() {
+            checked
+        } else {
+            checked.with_note(format!(
+                "without `read` on {}, the run cannot cross-check the export and marks it unchecked: add `read` on them to the policy",
+                unchecked.join(" and ")
+            ))
+        }
     }
 }
 
@@ -63,6 +116,19 @@ impl VaultSource {
             call = call.header("x-vault-namespace", value);
         }
         Ok(call)
+    }
+
+    async fn capabilities(&self) -> Result<Capabilities, HttpError> {
+        let paths: Vec<&str> = std::iter::once(EXPORT_ACL_PATH)
+            .chain(CROSS_CHECK_ACL_PATHS.iter().copied())
+            .collect();
+        // Serializing a list of strings cannot fail.
+        let body = serde_json::to_vec(&serde_json::json!({ "paths": paths })).unwrap_or_default();
+        let mut call = self.call(CAPABILITIES_SELF_PATH)?.json(body.into());
+        call.method = reqwest::Method::POST;
+        self.http
+            .fetch(&call, |r| read_json(r, BODY_LIMIT, "a capabilities answer"))
+            .await
     }
 
     /// `None` for a token that never expires.
