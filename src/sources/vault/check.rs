@@ -11,8 +11,8 @@ use super::api::{
 };
 use crate::http::{Call, HttpError, join_path, read_json};
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
-use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
+use reqwest::{Method, StatusCode};
 use std::time::Duration;
 
 /// An inverted range long ago: Vault answers 400 `start_time is later than end_time` before it
@@ -104,9 +104,14 @@ impl Check for VaultSource {
 }
 
 impl VaultSource {
-    fn call(&self, path: &str) -> Result<Call<'_>, HttpError> {
+    /// A call to `path` with the token and namespace headers.
+    fn call(&self, method: Method, path: &str) -> Result<Call<'_>, HttpError> {
         let token = self.token.header_value("").map_err(HttpError::Setup)?;
-        let mut call = Call::get(&self.name, join_path(&self.address, path))
+        let call = Call {
+            method,
+            ..Call::get(&self.name, join_path(&self.address, path))
+        };
+        let mut call = call
             .header("x-vault-token", token)
             .timeout(self.request_timeout.min(Duration::from_secs(30)));
         if let Some(ns) = &self.namespace {
@@ -124,8 +129,9 @@ impl VaultSource {
             .collect();
         // Serializing a list of strings cannot fail.
         let body = serde_json::to_vec(&serde_json::json!({ "paths": paths })).unwrap_or_default();
-        let mut call = self.call(CAPABILITIES_SELF_PATH)?.json(body.into());
-        call.method = reqwest::Method::POST;
+        let call = self
+            .call(Method::POST, CAPABILITIES_SELF_PATH)?
+            .json(body.into());
         self.http
             .fetch(&call, |r| read_json(r, BODY_LIMIT, "a capabilities answer"))
             .await
@@ -133,7 +139,7 @@ impl VaultSource {
 
     /// `None` for a token that never expires.
     async fn remaining_ttl(&self) -> Result<Option<Duration>, HttpError> {
-        let call = self.call(LOOKUP_SELF_PATH)?;
+        let call = self.call(Method::GET, LOOKUP_SELF_PATH)?;
         let lookup: Lookup = self
             .http
             .fetch(&call, |r| read_json(r, BODY_LIMIT, "a token lookup"))
@@ -143,7 +149,7 @@ impl VaultSource {
 
     async fn probe_export(&self) -> Result<(), Checked> {
         let mut call = self
-            .call(EXPORT_PATH)
+            .call(Method::GET, EXPORT_PATH)
             .map_err(|e| self.failed(&e, "the export"))?;
         call.url
             .query_pairs_mut()
