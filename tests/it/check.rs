@@ -424,3 +424,23 @@ async fn help_documents_every_result_code_and_exit_code() {
     }
     assert!(ran.stdout.contains("Exit codes:"), "{}", ran.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_tls_not_unreachable() {
+    let tls = rollcall_fakes::TlsIdentity::generate();
+    let vault = rollcall_fakes::vault::FakeVault::start_tls(
+        "hvs.check-tls",
+        rollcall_fakes::vault::Version::V1_18,
+        &tls,
+    )
+    .await;
+    let ws = Workspace::new();
+    let spec = format!(
+        "job: j\n{}http:\n  max_retries: 0\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n",
+        local_output(&ws),
+        vault.https_url()
+    );
+    let ran = check(&ws, &spec, &[("VAULT_TOKEN", "hvs.check-tls")]).await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(line(&ran, "vault", "tls").contains("not trusted"));
+}
