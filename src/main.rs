@@ -51,9 +51,10 @@ enum Command {
 
 const CHECK_HELP: &str = "\
 Everything `validate` does, then one minimal live call per target, fetching nothing beyond it:
-  Vault         log in (when `auth` is set), the token's capabilities on the export path (read
-                and sudo) and on the paths the cross-checks read, its remaining TTL against the
-                source's deadline, and whether the server has the activity export at all
+  Vault         the server's health and version, the token, its capabilities on the export
+                path (read, and sudo from Vault 1.18) and on the paths the cross-checks read,
+                its remaining TTL against the source's deadline, and whether the server has
+                the activity export at all
   Vision One    one page of IAM accounts and one page of logon events of the last hour
   LaunchDarkly  one audit-log entry (limit=1)
   output        list it, create a probe object create-only where the run writes, delete it

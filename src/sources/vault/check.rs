@@ -1,4 +1,4 @@
-//! `rollcall check` for Vault: the token itself and its remaining TTL against the source's
+//! `rollcall check` for Vault: the server's version and seal state (`sys/health`), the token itself and its remaining TTL against the source's
 //! deadline (`auth/token/lookup-self`), its capabilities on the export path (`read` and `sudo`)
 //! and on the paths the cross-checks read (`sys/capabilities-self`), then a probe of the export
 //! path that Vault refuses before doing any work (a range that ends before it starts): it proves
@@ -7,7 +7,7 @@
 use super::VaultSource;
 use super::api::{
     CAPABILITIES_SELF_PATH, CROSS_CHECK_ACL_PATHS, Capabilities, EXPORT_ACL_PATH, EXPORT_PATH,
-    LOOKUP_SELF_PATH, Lookup,
+    HEALTH_PATH, HEALTH_QUERY, Health, LOOKUP_SELF_PATH, Lookup,
 };
 use crate::http::{Call, HttpError, join_path, read_json};
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
@@ -24,6 +24,17 @@ const BODY_LIMIT: usize = 256 * 1024;
 
 impl Check for VaultSource {
     async fn check(&self, ctx: &CheckContext) -> Checked {
+        let health = match self.health().await {
+            Ok(health) => health,
+            Err(e) => return self.failed(&e, "reading the server's health (sys/health)"),
+        };
+        if health.sealed {
+            return Checked::failed(
+                CheckCode::Other,
+                format!("Vault {} at {} is sealed", health.version, self.address),
+                "unseal Vault (or wait for it to be unsealed): a sealed Vault answers nothing",
+            );
+        }
         let ttl = match self.remaining_ttl().await {
             Ok(ttl) => ttl,
             Err(e) => return self.failed(&e, "reading the token (auth/token/lookup-self)"),
@@ -43,8 +54,14 @@ impl Check for VaultSource {
                 .get(path)
                 .is_some_and(|granted| granted.iter().any(|g| g == capability || g == "root"))
         };
-        let missing: Vec<&str> = ["read", "sudo"]
-            .into_iter()
+        let needed: &[&str] = if health.export_needs_sudo() {
+            &["read", "sudo"]
+        } else {
+            &["read"]
+        };
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
             .filter(|c| !has(EXPORT_ACL_PATH, c))
             .collect();
         if !missing.is_empty() {
@@ -56,11 +73,22 @@ impl Check for VaultSource {
             return Checked::failed(
                 CheckCode::Forbidden,
                 format!(
-                    "the token lacks {missing} on {EXPORT_ACL_PATH}{}; the export needs `read` and `sudo` (Vault 1.18+)",
-                    self.in_namespace()
+                    "the token lacks {missing} on {EXPORT_ACL_PATH}{}; on Vault {} the export needs {}",
+                    self.in_namespace(),
+                    health.version,
+                    needed
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ),
                 format!(
-                    "add {missing} to the token's policy: path \"{EXPORT_ACL_PATH}\" {{ capabilities = [\"read\", \"sudo\"] }}"
+                    "add {missing} to the token's policy: path \"{EXPORT_ACL_PATH}\" {{ capabilities = [{}] }}",
+                    needed
+                        .iter()
+                        .map(|c| format!("\"{c}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -88,8 +116,14 @@ impl Check for VaultSource {
         let ttl = ttl.map_or("does not expire".to_owned(), |t| {
             format!("has {} left", humantime::format_duration(t))
         });
+        let granted = needed
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" and ");
         let checked = Checked::ok(format!(
-            "token valid ({ttl}), `read` and `sudo` on {EXPORT_ACL_PATH}{}, and the server has the export",
+            "Vault {}; token valid ({ttl}), {granted} on {EXPORT_ACL_PATH}{}, and the server has the export",
+            health.version,
             self.in_namespace()
         ));
         if unchecked.is_empty() {
@@ -121,6 +155,14 @@ impl VaultSource {
             call = call.header("x-vault-namespace", value);
         }
         Ok(call)
+    }
+
+    async fn health(&self) -> Result<Health, HttpError> {
+        let mut call = self.call(Method::GET, HEALTH_PATH)?;
+        call.url.set_query(Some(HEALTH_QUERY));
+        self.http
+            .fetch(&call, |r| read_json(r, BODY_LIMIT, "a health answer"))
+            .await
     }
 
     async fn capabilities(&self) -> Result<Capabilities, HttpError> {
