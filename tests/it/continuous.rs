@@ -327,3 +327,49 @@ async fn catching_up_further_than_max_catch_up_records_the_gap_loudly() {
             .contains("GAP: entries between these times are not exported")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_run_releases_its_window_for_the_next_run() {
+    let job = Job::new(Out::Local).await;
+    job.fake.set_entries(log());
+    job.fake.state().latency = Duration::from_secs(60);
+    let spec = job.ws.path().join("job.yaml");
+    let child = tokio::process::Command::new(crate::support::binary())
+        .args(["run", "--config", spec.to_str().unwrap()])
+        .current_dir(job.ws.path())
+        .env_clear()
+        .envs(job.env("run-1", "2026-11-03T00:03:00Z", TOKEN))
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while job.fake.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(job.claim_exists(1).await);
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("stopped promptly")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let end = job.objects().await[&format!("rollcall-ledger/audit/{SOURCE}/000000000001.end.json")]
+        .clone();
+    let end: Value = serde_json::from_str(&end).unwrap();
+    assert_eq!(end["outcome"], "released", "{end:#}");
+
+    // The next run takes the same window at once, without waiting for the claim's lease.
+    job.fake.state().latency = Duration::ZERO;
+    let next = job.run("run-2", "2026-11-03T00:04:00Z").await;
+    assert_eq!(next.code, 0, "{next:#?}");
+    let entry = job.source_entry("run-2").await;
+    assert_eq!(entry["continuity"]["generation"], 2);
+    assert_eq!(entry["continuity"]["previous_run_id"], Value::Null);
+    assert_eq!(entry["window"]["start"], "2026-10-31T23:59:00Z");
+}
