@@ -19,6 +19,8 @@ use std::time::Duration;
 /// looks at any data; a server that ignored the order would still find nothing to export.
 const PROBE_START: &str = "2000-01-02T00:00:00Z";
 const PROBE_END: &str = "2000-01-01T00:00:00Z";
+/// None of these calls does any work on the server.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers are a few KiB.
 const BODY_LIMIT: usize = 256 * 1024;
 
@@ -35,11 +37,22 @@ impl Check for VaultSource {
                 "unseal Vault (or wait for it to be unsealed): a sealed Vault answers nothing",
             );
         }
-        let ttl = match self.remaining_ttl().await {
+        // The one place the check obtains the token (with a login method, this is the login).
+        let token = match self.token.header_value("") {
+            Ok(token) => token,
+            Err(message) => {
+                return Checked::failed(
+                    CheckCode::Unauthorized,
+                    message,
+                    "put a valid token in the source's token variable (or its _FILE)",
+                );
+            }
+        };
+        let ttl = match self.remaining_ttl(&token).await {
             Ok(ttl) => ttl,
             Err(e) => return self.failed(&e, "reading the token (auth/token/lookup-self)"),
         };
-        let capabilities = match self.capabilities().await {
+        let capabilities = match self.capabilities(&token).await {
             Ok(c) => c,
             Err(e) => {
                 return self.failed(
@@ -110,7 +123,7 @@ impl Check for VaultSource {
                 "issue a token whose TTL covers the deadline (or lower `timeout`), or log in with an auth method so each run gets a fresh token",
             );
         }
-        if let Err(checked) = self.probe_export().await {
+        if let Err(checked) = self.probe_export(&token).await {
             return checked;
         }
         let ttl = ttl.map_or("does not expire".to_owned(), |t| {
@@ -139,15 +152,14 @@ impl Check for VaultSource {
 
 impl VaultSource {
     /// A call to `path` with the token and namespace headers.
-    fn call(&self, method: Method, path: &str) -> Result<Call<'_>, HttpError> {
-        let token = self.token.header_value("").map_err(HttpError::Setup)?;
+    fn call(&self, method: Method, path: &str, token: &HeaderValue) -> Result<Call<'_>, HttpError> {
         let call = Call {
             method,
             ..Call::get(&self.name, join_path(&self.address, path))
         };
         let mut call = call
-            .header("x-vault-token", token)
-            .timeout(self.request_timeout.min(Duration::from_secs(30)));
+            .header("x-vault-token", token.clone())
+            .timeout(CALL_TIMEOUT.min(self.request_timeout));
         if let Some(ns) = &self.namespace {
             let value = HeaderValue::from_str(ns).map_err(|_| {
                 HttpError::Setup(format!("namespace `{ns}` is not a valid header value"))
@@ -157,22 +169,24 @@ impl VaultSource {
         Ok(call)
     }
 
+    /// Answered without a token, so none is sent.
     async fn health(&self) -> Result<Health, HttpError> {
-        let mut call = self.call(Method::GET, HEALTH_PATH)?;
+        let url = join_path(&self.address, HEALTH_PATH);
+        let mut call = Call::get(&self.name, url).timeout(CALL_TIMEOUT);
         call.url.set_query(Some(HEALTH_QUERY));
         self.http
             .fetch(&call, |r| read_json(r, BODY_LIMIT, "a health answer"))
             .await
     }
 
-    async fn capabilities(&self) -> Result<Capabilities, HttpError> {
+    async fn capabilities(&self, token: &HeaderValue) -> Result<Capabilities, HttpError> {
         let paths: Vec<&str> = std::iter::once(EXPORT_ACL_PATH)
             .chain(CROSS_CHECK_ACL_PATHS.iter().copied())
             .collect();
         // Serializing a list of strings cannot fail.
         let body = serde_json::to_vec(&serde_json::json!({ "paths": paths })).unwrap_or_default();
         let call = self
-            .call(Method::POST, CAPABILITIES_SELF_PATH)?
+            .call(Method::POST, CAPABILITIES_SELF_PATH, token)?
             .json(body.into());
         self.http
             .fetch(&call, |r| read_json(r, BODY_LIMIT, "a capabilities answer"))
@@ -180,8 +194,8 @@ impl VaultSource {
     }
 
     /// `None` for a token that never expires.
-    async fn remaining_ttl(&self) -> Result<Option<Duration>, HttpError> {
-        let call = self.call(Method::GET, LOOKUP_SELF_PATH)?;
+    async fn remaining_ttl(&self, token: &HeaderValue) -> Result<Option<Duration>, HttpError> {
+        let call = self.call(Method::GET, LOOKUP_SELF_PATH, token)?;
         let lookup: Lookup = self
             .http
             .fetch(&call, |r| read_json(r, BODY_LIMIT, "a token lookup"))
@@ -189,9 +203,9 @@ impl VaultSource {
         Ok((lookup.data.ttl > 0).then(|| Duration::from_secs(lookup.data.ttl)))
     }
 
-    async fn probe_export(&self) -> Result<(), Checked> {
+    async fn probe_export(&self, token: &HeaderValue) -> Result<(), Checked> {
         let mut call = self
-            .call(Method::GET, EXPORT_PATH)
+            .call(Method::GET, EXPORT_PATH, token)
             .map_err(|e| self.failed(&e, "the export"))?;
         call.url
             .query_pairs_mut()
