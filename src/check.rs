@@ -8,6 +8,7 @@ use crate::config::ConfigError;
 use crate::output::{KeyValues, Output, OutputError};
 use crate::run::{self, ExitStatus, RunOptions};
 use crate::sources::check::{CheckCode, CheckContext, Checked};
+use crate::sources::vault::Logins;
 use futures::future::join_all;
 
 /// Retries per call in a check, at most (the spec's `http.max_retries` if lower).
@@ -111,7 +112,9 @@ pub async fn check(options: &RunOptions) -> Result<CheckReport, ConfigError> {
     let mut spec = run::load(options)?;
     // A check answers in seconds: one retry rides out a blip, more would only delay the answer.
     spec.http.max_retries = spec.http.max_retries.min(CHECK_RETRIES);
-    let (sources, _) = run::prepare_sources(&spec, options)?;
+    // Logins are made when a check first needs the token, and revoked once all are done.
+    let logins = Logins::default();
+    let (sources, _) = run::prepare_sources(&spec, options, &logins)?;
     let now = options.clock.now();
     let source_checks = spec.sources.iter().zip(&sources).map(|(spec_of, source)| {
         let ctx = CheckContext {
@@ -151,6 +154,7 @@ pub async fn check(options: &RunOptions) -> Result<CheckReport, ConfigError> {
         }
     };
     let (mut targets, output) = tokio::join!(join_all(source_checks), output_check);
+    logins.revoke_all().await;
     targets.push(output);
     Ok(CheckReport {
         job: spec.job.clone(),

@@ -51,7 +51,8 @@ enum Command {
 
 const CHECK_HELP: &str = "\
 Everything `validate` does, then one minimal live call per target, fetching nothing beyond it:
-  Vault         the server's health and version, the token, its capabilities on the export
+  Vault         the server's health and version, the login (when `auth` is set) and the
+                token, its capabilities on the export
                 path (read, and sudo from Vault 1.18) and on the paths the cross-checks read,
                 its remaining TTL against the source's deadline, and whether the server has
                 the activity export at all

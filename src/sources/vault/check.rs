@@ -1,4 +1,5 @@
-//! `rollcall check` for Vault: the server's version and seal state (`sys/health`), the token itself and its remaining TTL against the source's
+//! `rollcall check` for Vault: the server's version and seal state (`sys/health`), the login when
+//! an auth method is set, the token itself and its remaining TTL against the source's
 //! deadline (`auth/token/lookup-self`), its capabilities on the export path (`read` and `sudo`)
 //! and on the paths the cross-checks read (`sys/capabilities-self`), then a probe of the export
 //! path that Vault refuses before doing any work (a range that ends before it starts): it proves
@@ -10,6 +11,7 @@ use super::api::{
     HEALTH_PATH, HEALTH_QUERY, Health, LOOKUP_SELF_PATH, Lookup,
 };
 use crate::http::{Call, HttpError, join_path, read_json};
+use crate::sources::SourceError;
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
@@ -37,14 +39,26 @@ impl Check for VaultSource {
                 "unseal Vault (or wait for it to be unsealed): a sealed Vault answers nothing",
             );
         }
-        // The one place the check obtains the token (with a login method, this is the login).
-        let token = match self.token.header_value("") {
+        // The one place the check obtains the token: with an auth method, the run's login.
+        let token = match self
+            .token
+            .get(&self.name)
+            .await
+            .and_then(|token| token.header_value("").map_err(SourceError::Credentials))
+        {
             Ok(token) => token,
-            Err(message) => {
+            Err(SourceError::Credentials(message)) => {
                 return Checked::failed(
                     CheckCode::Unauthorized,
                     message,
-                    "put a valid token in the source's token variable (or its _FILE)",
+                    "fix the token or the login as the message says, then run check again",
+                );
+            }
+            Err(e) => {
+                return Checked::failed(
+                    CheckCode::Other,
+                    e.to_string(),
+                    "check that Vault is reachable and that the auth method's mount exists",
                 );
             }
         };
