@@ -2,14 +2,13 @@
 //! fakes, Vault against a real OpenBao dev server, the output against a local folder and
 //! s3s-fs. Each case checks the target's line (its code and what it names) and the exit code.
 
+use crate::support::openbao::OpenBao;
 use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
 use crate::support::{Ran, Workspace, rollcall};
 use rollcall_fakes::chassis::Canned;
 use rollcall_fakes::launchdarkly::FakeLaunchDarkly;
 use rollcall_fakes::vision_one::{Event, FakeAccount, FakeVisionOne};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 const LD_TOKEN: &str = "api-9c1e-check-token-0042";
 const TREND_TOKEN: &str = "trend-check-token-7d3a";
@@ -265,97 +264,27 @@ async fn an_s3_output_with_a_wrong_secret_or_no_bucket_is_named() {
     assert!(line(&ran, "output", "not_found").contains("bucket does not exist"));
 }
 
-/// A real OpenBao dev server on a free loopback port (`BAO_BIN`, installed by
-/// `scripts/test.sh`); killed on drop.
-struct OpenBao {
-    child: Child,
-    address: String,
-}
-
-impl Drop for OpenBao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const ROOT: &str = "root-token-for-check-tests";
-
-impl OpenBao {
-    async fn start() -> Self {
-        let binary = std::env::var("BAO_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/bao"));
-        assert!(
-            binary.exists(),
-            "OpenBao is not installed: run scripts/test.sh, or set BAO_BIN"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = std::process::Command::new(binary)
-            .args(["server", "-dev", &format!("-dev-root-token-id={ROOT}")])
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start OpenBao");
-        let address = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            // The dev server answers 200 once it is unsealed and ready.
-            let health = reqwest::get(format!("{address}/v1/sys/health")).await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "OpenBao did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, address }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-    ) -> serde_json::Value {
-        let response = reqwest::Client::new()
-            .request(method, format!("{}/v1/{path}", self.address))
-            .header("x-vault-token", ROOT)
-            .json(&body)
-            .send()
-            .await
-            .expect("OpenBao answers");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap_or(serde_json::Value::Null)
-    }
-
-    /// A token with `policy` (HCL) and `ttl`.
-    async fn token(&self, name: &str, policy: &str, ttl: &str) -> String {
-        self.call(
-            reqwest::Method::PUT,
-            &format!("sys/policies/acl/{name}"),
-            serde_json::json!({"policy": policy}),
+/// A token of a new policy `name` (HCL `policy`) with `ttl`, made with the root token.
+async fn bao_token(bao: &OpenBao, name: &str, policy: &str, ttl: &str) -> String {
+    bao.admin(
+        "PUT",
+        &format!("/v1/sys/policies/acl/{name}"),
+        None,
+        serde_json::json!({ "policy": policy }),
+    )
+    .await;
+    let created = bao
+        .admin(
+            "POST",
+            "/v1/auth/token/create",
+            None,
+            serde_json::json!({ "policies": [name], "ttl": ttl }),
         )
         .await;
-        let created = self
-            .call(
-                reqwest::Method::POST,
-                "auth/token/create",
-                serde_json::json!({"policies": [name], "ttl": ttl}),
-            )
-            .await;
-        created["auth"]["client_token"]
-            .as_str()
-            .expect("a token")
-            .to_owned()
-    }
+    created["auth"]["client_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -365,7 +294,7 @@ async fn vault_checks_name_the_bad_token_the_missing_capability_and_the_missing_
     let spec = format!(
         "job: j\n{}http:\n  max_retries: 0\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    timeout: 1h\n",
         local_output(&ws),
-        bao.address
+        bao.url
     );
     let full = "path \"sys/internal/counters/activity/export\" { capabilities = [\"read\", \"sudo\"] }\npath \"sys/internal/counters/activity\" { capabilities = [\"read\"] }\npath \"sys/internal/counters/config\" { capabilities = [\"read\"] }\n";
     let no_sudo = "path \"sys/internal/counters/activity/export\" { capabilities = [\"read\"] }\n";
@@ -375,7 +304,7 @@ async fn vault_checks_name_the_bad_token_the_missing_capability_and_the_missing_
     assert!(line(&ran, "vault", "unauthorized").contains("Vault refused the token"));
     assert!(!ran.all_output().contains("s.not-a-token"));
 
-    let token = bao.token("no-sudo", no_sudo, "2h").await;
+    let token = bao_token(&bao, "no-sudo", no_sudo, "2h").await;
     let ran = check(&ws, &spec, &[("VAULT_TOKEN", &token)]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     let forbidden = line(&ran, "vault", "forbidden");
@@ -385,13 +314,13 @@ async fn vault_checks_name_the_bad_token_the_missing_capability_and_the_missing_
     );
     assert!(!ran.all_output().contains(&token), "the token never shows");
 
-    let token = bao.token("short", full, "10m").await;
+    let token = bao_token(&bao, "short", full, "10m").await;
     let ran = check(&ws, &spec, &[("VAULT_TOKEN", &token)]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(line(&ran, "vault", "unauthorized").contains("before the source's deadline of 1h"));
 
     // A token with everything the run needs: OpenBao itself is what is missing.
-    let token = bao.token("full", full, "2h").await;
+    let token = bao_token(&bao, "full", full, "2h").await;
     let ran = check(&ws, &spec, &[("VAULT_TOKEN", &token)]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     let missing = line(&ran, "vault", "not_found");
