@@ -227,7 +227,9 @@ async fn a_schedule_of_runs_exports_every_entry_exactly_once(out: Out) {
 
     // A manual Job started beside the scheduled one while the scheduled one is still paging:
     // it finds the window claimed and stops without fetching.
-    job.fake.state().latency = Duration::from_millis(1500);
+    // Slow enough pages that the scheduled run still holds its claim when the manual one
+    // starts, even on a loaded machine.
+    job.fake.state().latency = Duration::from_secs(6);
     let scheduled = {
         let spec = job.ws.path().join("job.yaml");
         let env = job.env("run-6", "2026-11-10T00:03:00Z", TOKEN);
