@@ -6,6 +6,8 @@
 //! tell the truth at the end). Cancellation (SIGTERM, SIGINT) drops in-flight work; unfinished
 //! uploads are aborted and no manifest is written, so nothing looks complete that is not.
 
+mod continuous;
+
 use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
@@ -13,7 +15,7 @@ use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError, StoreRetries};
 use crate::report::manifest::{
     Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
-    SourceStatus, SummaryKeys,
+    SourceStatus, SummaryKeys, Window,
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
@@ -21,6 +23,7 @@ use crate::sources::vault::Logins;
 use crate::sources::{Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
+use continuous::{LEASE_MARGIN, OpenWindow};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -145,6 +148,16 @@ fn prepare(
     options: &RunOptions,
     logins: &Logins,
 ) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
+    prepare_with_retries(options, logins, None)
+}
+
+/// [`prepare`], with the sources' HTTP retries capped at `max_retries` when given (`check`
+/// answers in seconds: one retry rides out a blip, more would only delay the answer).
+pub fn prepare_with_retries(
+    options: &RunOptions,
+    logins: &Logins,
+    max_retries: Option<u32>,
+) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
     let (checked, text) = job::load_checked(&options.config)?;
     let mut errors = Vec::new();
     if !checked.problems.is_empty() {
@@ -156,6 +169,9 @@ fn prepare(
     let Some(mut spec) = checked.spec else {
         return Err(ConfigError::all(errors));
     };
+    if let Some(cap) = max_retries {
+        spec.http.max_retries = spec.http.max_retries.min(cap);
+    }
     let selected = selected_sources(&spec, options)?;
     // Checked before the unselected sources are dropped, so every problem keeps its own line.
     if let Err(e) = job::check_before_fetch(
@@ -257,20 +273,64 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         "Run started."
     );
 
+    let manifest_key = output.manifest_key();
+    let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
+    // Continuous windows are claimed before anything is fetched, so a run that races another
+    // for the same window stops without spending API quota.
+    let lease = spec
+        .sources
+        .iter()
+        .map(|s| spec.deadline_of(s))
+        .max()
+        .unwrap_or_default()
+        + LEASE_MARGIN;
+    let mut windows: Vec<Option<OpenWindow>> = Vec::with_capacity(spec.sources.len());
+    for (index, source_spec) in spec.sources.iter().enumerate() {
+        let Some(policy) = source_spec.continuous_window() else {
+            windows.push(None);
+            continue;
+        };
+        let name = source_spec.name();
+        match OpenWindow::open(
+            &output,
+            name,
+            policy,
+            &run_id,
+            &manifest_key,
+            started_at,
+            lease,
+        )
+        .await
+        {
+            Ok(window) => windows.push(Some(window)),
+            Err(e) => {
+                let message = format!("source `{name}`: {e}");
+                tracing::error!(source = %name, error = %message, "Source failed.");
+                let entry =
+                    failed_entry(source_spec, &options.clock, started_at, started_at, message);
+                entries[index] = Some((entry, SourceFacts::default()));
+                windows.push(None);
+            }
+        }
+    }
+
     let mut tasks = JoinSet::new();
     for (index, source) in sources.into_iter().enumerate() {
+        if entries[index].is_some() {
+            continue;
+        }
         let spec = spec.clone();
         let output = output.clone();
         let clock = options.clock;
+        let window = windows[index].as_ref().map(OpenWindow::window);
         tasks.spawn(async move {
             (
                 index,
-                run_source(&spec, index, source, output, clock, timer).await,
+                run_source(&spec, index, source, output, clock, timer, window).await,
             )
         });
     }
 
-    let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
@@ -286,6 +346,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
                 while tasks.join_next().await.is_some() {}
                 logins.revoke_all().await;
                 tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
+                settle_windows(windows, None, started_at).await;
                 return Err(RunError::Interrupted(signal));
             }
         }
@@ -294,7 +355,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     logins.revoke_all().await;
 
     let clock_now = timer.now();
-    let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
+    let (mut sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
         .into_iter()
         .enumerate()
         .map(|(index, entry)| {
@@ -311,6 +372,12 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             })
         })
         .unzip();
+    for (entry, window) in sources.iter_mut().zip(&windows) {
+        if let Some(window) = window {
+            entry.window = Some(window.window());
+            entry.continuity = Some(window.continuity());
+        }
+    }
 
     let failed = sources
         .iter()
@@ -372,11 +439,14 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
         }
     }
-    let manifest_key = output.manifest_key();
-    tokio::select! {
-        written = output.put_new(&manifest_key, manifest.to_json()) => written?,
-        signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
-    }
+    let written = tokio::select! {
+        written = output.put_new(&manifest_key, manifest.to_json()) => written.map_err(RunError::from),
+        signal = wait_cancel(&cancel) => Err(RunError::Interrupted(signal)),
+    };
+    // The manifest is what proves a window exported: without it, every claim is released.
+    let exported = written.is_ok().then_some(&manifest.sources[..]);
+    settle_windows(windows, exported, clock_now).await;
+    written?;
     let rows: u64 = manifest
         .sources
         .iter()
@@ -489,6 +559,12 @@ pub fn describe(summary: &RunSummary) -> String {
         if let Some(error) = &source.error {
             out.push_str(&format!("\n  {} FAILED: {error}", source.name));
         }
+        if let Some(gap) = source.continuity.as_ref().and_then(|c| c.gap.as_ref()) {
+            out.push_str(&format!(
+                "\n  {} GAP: nothing exported from {} to {} ({})",
+                source.name, gap.start, gap.end, gap.reason
+            ));
+        }
     }
     out
 }
@@ -514,6 +590,25 @@ impl RunTimer {
     }
 }
 
+/// Settles every claimed window: committed when the written manifest lists its source as
+/// succeeded, released otherwise (`exported` is `None` when no manifest was written).
+async fn settle_windows(
+    windows: Vec<Option<OpenWindow>>,
+    exported: Option<&[SourceEntry]>,
+    now: DateTime<Utc>,
+) {
+    let settling = windows
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, window)| {
+            let succeeded = exported
+                .and_then(|entries| entries.get(index))
+                .is_some_and(|entry| entry.status == SourceStatus::Succeeded);
+            window.map(|window| window.settle(succeeded, now))
+        });
+    futures::future::join_all(settling).await;
+}
+
 async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
     cancel.cancelled().await;
     "a termination signal"
@@ -531,12 +626,16 @@ async fn run_source(
     output: Output,
     clock: RunClock,
     timer: RunTimer,
+    window: Option<Window>,
 ) -> (SourceEntry, SourceFacts) {
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
     let started = timer.now();
     let wall = Instant::now();
-    let ctx = SourceContext::new(name.clone(), clock, output, spec.reports.formula_escape);
+    let mut ctx = SourceContext::new(name.clone(), clock, output, spec.reports.formula_escape);
+    if let Some(window) = window {
+        ctx = ctx.with_window(window);
+    }
     let deadline = spec.deadline_of(source_spec);
     tracing::info!(source = %name, kind = source_spec.kind(), deadline_s = deadline.as_secs(), "Source started.");
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
@@ -580,6 +679,7 @@ async fn run_source(
                 reports: metas.into_iter().map(ReportEntry::from).collect(),
                 reports_not_removed: Vec::new(),
                 error: None,
+                continuity: None,
                 retry_cannot_fix: false,
             };
             (entry, facts)
@@ -677,6 +777,7 @@ fn failed_entry(
         reports: Vec::new(),
         reports_not_removed: Vec::new(),
         error: Some(error),
+        continuity: None,
         retry_cannot_fix: false,
     }
 }

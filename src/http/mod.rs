@@ -75,6 +75,11 @@ impl HttpError {
             _ => None,
         }
     }
+
+    /// The server's TLS certificate was not trusted (no retry can fix that).
+    pub fn is_certificate_problem(&self) -> bool {
+        matches!(self, HttpError::Transport { cause, .. } if is_certificate_problem(cause))
+    }
 }
 
 /// How a body consumer failed.

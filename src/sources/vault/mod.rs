@@ -7,6 +7,7 @@
 
 mod api;
 pub mod auth;
+mod check;
 mod clients;
 mod export;
 mod spec;
