@@ -7,6 +7,9 @@
 //! uploads are aborted and no manifest is written, so nothing looks complete that is not.
 
 mod continuous;
+mod finish;
+mod prepare;
+mod publish;
 
 use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
@@ -24,6 +27,11 @@ use crate::sources::{Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
 use continuous::{LEASE_MARGIN, OpenWindow};
+use finish::failed_entry;
+pub use finish::{FinishFailed, finish_reports};
+use prepare::prepare;
+pub use prepare::{prepare_with_retries, validate};
+use publish::{publish_summary, push_metrics};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -133,106 +141,6 @@ pub struct RunSummary {
     pub status: ExitStatus,
     /// Each source's name and headline finding, in the manifest's order.
     pub headlines: Vec<(String, String)>,
-}
-
-/// Checks the spec and the environment for every selected source; fetches nothing. Reports
-/// every problem at once: the spec's, and the environment's for each source whose own keys are
-/// valid (a source with problems of its own is not prepared, which would only repeat them).
-pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
-    prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
-}
-
-/// [`validate`], with the sources' Vault logins registered in `logins` (none is made yet), also
-/// handing back the shared HTTP client the sources were prepared with.
-fn prepare(
-    options: &RunOptions,
-    logins: &Logins,
-) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    prepare_with_retries(options, logins, None)
-}
-
-/// [`prepare`], with the sources' HTTP retries capped at `max_retries` when given (`check`
-/// answers in seconds: one retry rides out a blip, more would only delay the answer).
-pub fn prepare_with_retries(
-    options: &RunOptions,
-    logins: &Logins,
-    max_retries: Option<u32>,
-) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let (checked, text) = job::load_checked(&options.config)?;
-    let mut errors = Vec::new();
-    if !checked.problems.is_empty() {
-        errors.push(ConfigError::Invalid {
-            path: options.config.clone(),
-            problems: checked.problems,
-        });
-    }
-    let Some(mut spec) = checked.spec else {
-        return Err(ConfigError::all(errors));
-    };
-    if let Some(cap) = max_retries {
-        spec.http.max_retries = spec.http.max_retries.min(cap);
-    }
-    let selected = selected_sources(&spec, options)?;
-    // Checked before the unselected sources are dropped, so every problem keeps its own line.
-    if let Err(e) = job::check_before_fetch(
-        &options.config,
-        &text,
-        &spec,
-        &options.env,
-        options.clock.now(),
-        &|name| selected.iter().any(|s| s == name),
-    ) {
-        errors.push(e);
-    }
-    spec.sources
-        .retain(|s| selected.iter().any(|n| n == s.name()));
-    let shared =
-        HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
-    let mut prepared = Vec::with_capacity(spec.sources.len());
-    for source in &spec.sources {
-        if checked
-            .sources_with_problems
-            .iter()
-            .any(|name| name == source.name())
-        {
-            continue;
-        }
-        match source.prepare(&options.env, &shared, &spec.http, logins) {
-            Ok(s) => prepared.push(s),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(url) = options.output.as_deref()
-        && let Err(m) = crate::output::OutputLocation::parse(url)
-    {
-        errors.push(ConfigError::Environment(format!("output `{url}`: {m}")));
-    }
-    if errors.is_empty() {
-        Ok((spec, prepared, shared))
-    } else {
-        Err(ConfigError::all(errors))
-    }
-}
-
-/// The names of the sources this run covers: `--only`, then this shard's share.
-fn selected_sources(spec: &JobSpec, options: &RunOptions) -> Result<Vec<String>, ConfigError> {
-    for name in &options.only {
-        if !spec.sources.iter().any(|s| s.name() == name) {
-            let known: Vec<&str> = spec.sources.iter().map(SourceSpec::name).collect();
-            return Err(ConfigError::Environment(format!(
-                "--only {name}: no source has that name; the spec has {}",
-                known.join(", ")
-            )));
-        }
-    }
-    Ok(spec
-        .sources
-        .iter()
-        .map(SourceSpec::name)
-        .filter(|name| options.only.is_empty() || options.only.iter().any(|n| n == name))
-        .filter(|name| options.shard.is_none_or(|shard| shard.owns(name)))
-        .map(str::to_owned)
-        .collect())
 }
 
 /// Runs the job until done or until `cancel` fires.
@@ -473,61 +381,6 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     })
 }
 
-/// Writes `summary.html` and `summary.md`, create-only like every object. A failure is logged
-/// and returned in words for the manifest; the run goes on.
-async fn publish_summary(output: &Output, view: &RunView) -> Result<SummaryKeys, String> {
-    let keys = SummaryKeys {
-        html: output.summary_key("html"),
-        md: output.summary_key("md"),
-    };
-    let rendered = view
-        .to_html()
-        .and_then(|html| Ok((html, view.to_markdown()?)));
-    let result = match rendered {
-        Ok((html, md)) => {
-            let html_written = output.put_new(&keys.html, html.into_bytes()).await;
-            match html_written {
-                Ok(()) => output
-                    .put_new(&keys.md, md.into_bytes())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    match result {
-        Ok(()) => Ok(keys),
-        Err(error) => {
-            let problem = format!(
-                "the run summary was not written ({error}); the reports and this manifest are complete"
-            );
-            tracing::warn!(error = %problem, "Summary not written.");
-            Err(problem)
-        }
-    }
-}
-
-/// Pushes the run's metrics within the spec's short timeout. A failure is logged and returned
-/// in words for the manifest; the exit code never depends on it.
-async fn push_metrics(http: &HttpClient, spec: &MetricsSpec, view: &RunView) -> Result<(), String> {
-    match metrics::push(http.reqwest(), spec, view).await {
-        Ok(()) => {
-            tracing::info!(groups = view.sources.len() + 1, "Metrics pushed.");
-            Ok(())
-        }
-        Err(errors) => {
-            let problem = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            tracing::warn!(error = %problem, "Metrics not pushed.");
-            Err(problem)
-        }
-    }
-}
-
 /// A few lines for people: the headline finding of each source, where the manifest, summary
 /// and reports are, and what failed.
 pub fn describe(summary: &RunSummary) -> String {
@@ -692,93 +545,6 @@ async fn run_source(
             entry.reports_not_removed = not_removed;
             (entry, SourceFacts::default())
         }
-    }
-}
-
-/// A source's reports could not all be made visible: what went wrong, and the reports already
-/// visible that could not be taken back (listed in the manifest so someone removes them).
-#[derive(Debug)]
-pub struct FinishFailed {
-    pub error: SourceError,
-    pub not_removed: Vec<NotRemoved>,
-}
-
-/// Makes a source's reports visible all together or not at all. Each is staged first (every
-/// byte handed to the store, parts in flight uploaded); only then is each made visible. If one
-/// fails, the ones already visible are removed again and the rest aborted, so a cleanup file
-/// can never stand alone beside a failed sibling.
-pub async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, FinishFailed> {
-    let mut staged = Vec::with_capacity(reports.len());
-    let mut pending = reports.into_iter();
-    while let Some(mut report) = pending.next() {
-        if let Err(e) = report.stage().await {
-            report.abort().await;
-            for rest in staged.into_iter().chain(pending) {
-                rest.abort().await;
-            }
-            return Err(FinishFailed {
-                error: e.into(),
-                not_removed: Vec::new(),
-            });
-        }
-        staged.push(report);
-    }
-    let mut metas = Vec::with_capacity(staged.len());
-    let mut visible = Vec::with_capacity(staged.len());
-    let mut pending = staged.into_iter();
-    while let Some(report) = pending.next() {
-        match report.finish().await {
-            Ok((meta, handle)) => {
-                metas.push(meta);
-                visible.push(handle);
-            }
-            Err(e) => {
-                for rest in pending {
-                    rest.abort().await;
-                }
-                let mut not_removed = Vec::new();
-                for handle in visible {
-                    let key = handle.key().to_owned();
-                    if let Err(removal) = handle.remove().await {
-                        tracing::error!(key = %key, error = %removal, "A report of a failed source could not be removed; remove it by hand.");
-                        not_removed.push(NotRemoved {
-                            key,
-                            error: removal.to_string(),
-                        });
-                    }
-                }
-                return Err(FinishFailed {
-                    error: e.into(),
-                    not_removed,
-                });
-            }
-        }
-    }
-    Ok(metas)
-}
-
-fn failed_entry(
-    spec: &SourceSpec,
-    clock: &RunClock,
-    started: DateTime<Utc>,
-    finished: DateTime<Utc>,
-    error: String,
-) -> SourceEntry {
-    let plan = spec.plan(clock);
-    SourceEntry {
-        name: spec.name().to_owned(),
-        kind: spec.kind().to_owned(),
-        status: SourceStatus::Failed,
-        started_at: started,
-        finished_at: finished,
-        window: plan.window,
-        thresholds: plan.thresholds,
-        findings: Default::default(),
-        reports: Vec::new(),
-        reports_not_removed: Vec::new(),
-        error: Some(error),
-        continuity: None,
-        retry_cannot_fix: false,
     }
 }
 
