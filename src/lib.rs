@@ -5,6 +5,7 @@
 //! Data flows one way: [`job`] → [`run`] → each source in [`sources`] (using [`http`], emitting
 //! rows) → [`report`] (CSV bytes) → [`output`] (object store).
 
+pub mod check;
 pub mod config;
 pub mod http;
 pub mod job;

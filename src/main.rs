@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 const EXAMPLES: &str = "\
 Examples:
   rollcall validate --config job.yaml
+  rollcall check --config job.yaml
   rollcall run --config job.yaml
   rollcall run --config job.yaml --only vault-prod --output ./reports
   ROLLCALL_CONFIG=/etc/rollcall/job.yaml rollcall run
@@ -66,7 +67,38 @@ enum Command {
     Validate(SpecArgs),
     /// Print the JSON Schema of the job spec, for editors and the Helm chart.
     Schema,
+    /// Validate, then make one minimal live call per source and to the output.
+    #[command(after_help = CHECK_HELP)]
+    Check(SpecArgs),
 }
+
+const CHECK_HELP: &str = "\
+Everything `validate` does, then one minimal live call per target, fetching nothing beyond it:
+  Vault         the server's health and version, the login (when `auth` is set) and the
+                token, its capabilities on the export
+                path (read, and sudo from Vault 1.18) and on the paths the cross-checks read,
+                its remaining TTL against the source's deadline, and whether the server has
+                the activity export at all
+  Vision One    one page of IAM accounts and one page of logon events of the last hour
+  LaunchDarkly  one audit-log entry (limit=1)
+  output        list it, create a probe object create-only where the run writes, delete it
+
+One line per target: its result code, what was checked or what failed, and the fix.
+
+Result codes:
+  ok            the target works as the run will use it
+  unreachable   no answer (DNS, refused connection, timeout)
+  tls           the TLS certificate is not trusted
+  unauthorized  the credential was refused (missing, wrong or expired)
+  forbidden     the credential is valid but lacks a permission the run needs
+  not_found     what the spec points at does not exist (an API path, a bucket, the export)
+  other         an answer the check does not recognise
+
+Exit codes:
+  0  every target ok
+  1  a target is unreachable or answered something unexpected (and nothing below applies)
+  2  a credential, permission or setting is wrong (tls, unauthorized, forbidden, not_found), or
+     the spec or environment is invalid";
 
 #[derive(Args, Debug)]
 struct SpecArgs {
@@ -147,6 +179,19 @@ async fn dispatch(command: Command, settings: Settings, env: Environment) -> Exi
                             .join(", ")
                     );
                     ExitCode::SUCCESS
+                }
+                Err(e) => fail_config(&e.to_string()),
+            }
+        }
+        Command::Check(args) => {
+            let options = match options(&args, None, None, &settings, env) {
+                Ok(o) => o,
+                Err(message) => return fail_config(&message),
+            };
+            match rollcall::check::check(&options).await {
+                Ok(report) => {
+                    println!("{}", report.render());
+                    ExitCode::from(report.status().code())
                 }
                 Err(e) => fail_config(&e.to_string()),
             }

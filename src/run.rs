@@ -6,6 +6,11 @@
 //! tell the truth at the end). Cancellation (SIGTERM, SIGINT) drops in-flight work; unfinished
 //! uploads are aborted and no manifest is written, so nothing looks complete that is not.
 
+mod continuous;
+mod finish;
+mod prepare;
+mod publish;
+
 use crate::config::{ConfigError, Environment};
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
@@ -13,7 +18,7 @@ use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError, StoreRetries};
 use crate::report::manifest::{
     Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
-    SourceStatus, SummaryKeys,
+    SourceStatus, SummaryKeys, Window,
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
@@ -21,6 +26,12 @@ use crate::sources::vault::Logins;
 use crate::sources::{Exclusive, Source, SourceContext, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
+use continuous::{LEASE_MARGIN, OpenWindow};
+use finish::failed_entry;
+pub use finish::{FinishFailed, finish_reports};
+use prepare::prepare;
+pub use prepare::{prepare_with_retries, validate};
+use publish::{publish_summary, push_metrics};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -132,93 +143,6 @@ pub struct RunSummary {
     pub headlines: Vec<(String, String)>,
 }
 
-/// Checks the spec and the environment for every selected source; fetches nothing. Reports
-/// every problem at once: the spec's, and the environment's for each source whose own keys are
-/// valid (a source with problems of its own is not prepared, which would only repeat them).
-pub fn validate(options: &RunOptions) -> Result<(JobSpec, Vec<Source>), ConfigError> {
-    prepare(options, &Logins::default()).map(|(spec, sources, _)| (spec, sources))
-}
-
-/// [`validate`], with the sources' Vault logins registered in `logins` (none is made yet), also
-/// handing back the shared HTTP client the sources were prepared with.
-fn prepare(
-    options: &RunOptions,
-    logins: &Logins,
-) -> Result<(JobSpec, Vec<Source>, HttpClient), ConfigError> {
-    let (checked, text) = job::load_checked(&options.config)?;
-    let mut errors = Vec::new();
-    if !checked.problems.is_empty() {
-        errors.push(ConfigError::Invalid {
-            path: options.config.clone(),
-            problems: checked.problems,
-        });
-    }
-    let Some(mut spec) = checked.spec else {
-        return Err(ConfigError::all(errors));
-    };
-    let selected = selected_sources(&spec, options)?;
-    // Checked before the unselected sources are dropped, so every problem keeps its own line.
-    if let Err(e) = job::check_before_fetch(
-        &options.config,
-        &text,
-        &spec,
-        &options.env,
-        options.clock.now(),
-        &|name| selected.iter().any(|s| s == name),
-    ) {
-        errors.push(e);
-    }
-    spec.sources
-        .retain(|s| selected.iter().any(|n| n == s.name()));
-    let shared =
-        HttpClient::new(&spec.http, None).map_err(|e| ConfigError::Environment(e.to_string()))?;
-    let mut prepared = Vec::with_capacity(spec.sources.len());
-    for source in &spec.sources {
-        if checked
-            .sources_with_problems
-            .iter()
-            .any(|name| name == source.name())
-        {
-            continue;
-        }
-        match source.prepare(&options.env, &shared, &spec.http, logins) {
-            Ok(s) => prepared.push(s),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(url) = options.output.as_deref()
-        && let Err(m) = crate::output::OutputLocation::parse(url)
-    {
-        errors.push(ConfigError::Environment(format!("output `{url}`: {m}")));
-    }
-    if errors.is_empty() {
-        Ok((spec, prepared, shared))
-    } else {
-        Err(ConfigError::all(errors))
-    }
-}
-
-/// The names of the sources this run covers: `--only`, then this shard's share.
-fn selected_sources(spec: &JobSpec, options: &RunOptions) -> Result<Vec<String>, ConfigError> {
-    for name in &options.only {
-        if !spec.sources.iter().any(|s| s.name() == name) {
-            let known: Vec<&str> = spec.sources.iter().map(SourceSpec::name).collect();
-            return Err(ConfigError::Environment(format!(
-                "--only {name}: no source has that name; the spec has {}",
-                known.join(", ")
-            )));
-        }
-    }
-    Ok(spec
-        .sources
-        .iter()
-        .map(SourceSpec::name)
-        .filter(|name| options.only.is_empty() || options.only.iter().any(|n| n == name))
-        .filter(|name| options.shard.is_none_or(|shard| shard.owns(name)))
-        .map(str::to_owned)
-        .collect())
-}
-
 /// Runs the job until done or until `cancel` fires.
 pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSummary, RunError> {
     let started_at = options.clock.now();
@@ -257,23 +181,79 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         "Run started."
     );
 
+    let manifest_key = output.manifest_key();
+    let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
+    // Continuous windows are claimed before anything is fetched, so a run that races another
+    // for the same window stops without spending API quota.
+    let lease = spec
+        .sources
+        .iter()
+        .map(|s| spec.deadline_of(s))
+        .max()
+        .unwrap_or_default()
+        + LEASE_MARGIN;
+    let mut windows: Vec<Option<OpenWindow>> = Vec::with_capacity(spec.sources.len());
+    for (index, source_spec) in spec.sources.iter().enumerate() {
+        let Some(policy) = source_spec.continuous_window() else {
+            windows.push(None);
+            continue;
+        };
+        let name = source_spec.name();
+        match OpenWindow::open(
+            &output,
+            name,
+            policy,
+            &run_id,
+            &manifest_key,
+            started_at,
+            lease,
+        )
+        .await
+        {
+            Ok(window) => windows.push(Some(window)),
+            Err(e) => {
+                let message = format!("source `{name}`: {e}");
+                tracing::error!(source = %name, error = %message, "Source failed.");
+                let entry =
+                    failed_entry(source_spec, &options.clock, started_at, started_at, message);
+                entries[index] = Some((entry, SourceFacts::default()));
+                windows.push(None);
+            }
+        }
+    }
+
     let mut tasks = JoinSet::new();
     // Shared by every source of the run: two Vault sources for one cluster take turns.
     let exclusive = Exclusive::default();
     for (index, source) in sources.into_iter().enumerate() {
+        if entries[index].is_some() {
+            continue;
+        }
         let spec = spec.clone();
         let output = output.clone();
         let clock = options.clock;
         let exclusive = exclusive.clone();
+        let window = windows[index].as_ref().map(OpenWindow::window);
         tasks.spawn(async move {
             (
                 index,
-                run_source(&spec, index, source, output, clock, exclusive, timer).await,
+                run_source(
+                    &spec,
+                    SourceTask {
+                        index,
+                        source,
+                        window,
+                    },
+                    output,
+                    clock,
+                    exclusive,
+                    timer,
+                )
+                .await,
             )
         });
     }
 
-    let mut entries: Vec<Option<(SourceEntry, SourceFacts)>> = vec![None; spec.sources.len()];
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
@@ -289,6 +269,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
                 while tasks.join_next().await.is_some() {}
                 logins.revoke_all().await;
                 tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
+                settle_windows(windows, None, started_at).await;
                 return Err(RunError::Interrupted(signal));
             }
         }
@@ -297,7 +278,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     logins.revoke_all().await;
 
     let clock_now = timer.now();
-    let (sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
+    let (mut sources, facts): (Vec<SourceEntry>, Vec<SourceFacts>) = entries
         .into_iter()
         .enumerate()
         .map(|(index, entry)| {
@@ -314,6 +295,12 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             })
         })
         .unzip();
+    for (entry, window) in sources.iter_mut().zip(&windows) {
+        if let Some(window) = window {
+            entry.window = Some(window.window());
+            entry.continuity = Some(window.continuity());
+        }
+    }
 
     let failed = sources
         .iter()
@@ -381,11 +368,14 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
             signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
         }
     }
-    let manifest_key = output.manifest_key();
-    tokio::select! {
-        written = output.put_new(&manifest_key, manifest.to_json()) => written?,
-        signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
-    }
+    let written = tokio::select! {
+        written = output.put_new(&manifest_key, manifest.to_json()) => written.map_err(RunError::from),
+        signal = wait_cancel(&cancel) => Err(RunError::Interrupted(signal)),
+    };
+    // The manifest is what proves a window exported: without it, every claim is released.
+    let exported = written.is_ok().then_some(&manifest.sources[..]);
+    settle_windows(windows, exported, clock_now).await;
+    written?;
     let rows: u64 = manifest
         .sources
         .iter()
@@ -411,61 +401,6 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         status: exit,
         headlines,
     })
-}
-
-/// Writes `summary.html` and `summary.md`, create-only like every object. A failure is logged
-/// and returned in words for the manifest; the run goes on.
-async fn publish_summary(output: &Output, view: &RunView) -> Result<SummaryKeys, String> {
-    let keys = SummaryKeys {
-        html: output.summary_key("html"),
-        md: output.summary_key("md"),
-    };
-    let rendered = view
-        .to_html()
-        .and_then(|html| Ok((html, view.to_markdown()?)));
-    let result = match rendered {
-        Ok((html, md)) => {
-            let html_written = output.put_new(&keys.html, html.into_bytes()).await;
-            match html_written {
-                Ok(()) => output
-                    .put_new(&keys.md, md.into_bytes())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    match result {
-        Ok(()) => Ok(keys),
-        Err(error) => {
-            let problem = format!(
-                "the run summary was not written ({error}); the reports and this manifest are complete"
-            );
-            tracing::warn!(error = %problem, "Summary not written.");
-            Err(problem)
-        }
-    }
-}
-
-/// Pushes the run's metrics within the spec's short timeout. A failure is logged and returned
-/// in words for the manifest; the exit code never depends on it.
-async fn push_metrics(http: &HttpClient, spec: &MetricsSpec, view: &RunView) -> Result<(), String> {
-    match metrics::push(http.reqwest(), spec, view).await {
-        Ok(()) => {
-            tracing::info!(groups = view.sources.len() + 1, "Metrics pushed.");
-            Ok(())
-        }
-        Err(errors) => {
-            let problem = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            tracing::warn!(error = %problem, "Metrics not pushed.");
-            Err(problem)
-        }
-    }
 }
 
 /// A few lines for people: the headline finding of each source, where the manifest, summary
@@ -502,6 +437,12 @@ pub fn describe(summary: &RunSummary) -> String {
         if let Some(missing) = &source.missing {
             out.push_str(&format!("\n  {} INCOMPLETE: {missing}", source.name));
         }
+        if let Some(gap) = source.continuity.as_ref().and_then(|c| c.gap.as_ref()) {
+            out.push_str(&format!(
+                "\n  {} GAP: nothing exported from {} to {} ({})",
+                source.name, gap.start, gap.end, gap.reason
+            ));
+        }
     }
     out
 }
@@ -527,6 +468,25 @@ impl RunTimer {
     }
 }
 
+/// Settles every claimed window: committed when the written manifest lists its source as
+/// succeeded, released otherwise (`exported` is `None` when no manifest was written).
+async fn settle_windows(
+    windows: Vec<Option<OpenWindow>>,
+    exported: Option<&[SourceEntry]>,
+    now: DateTime<Utc>,
+) {
+    let settling = windows
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, window)| {
+            let succeeded = exported
+                .and_then(|entries| entries.get(index))
+                .is_some_and(|entry| entry.status == SourceStatus::Succeeded);
+            window.map(|window| window.settle(succeeded, now))
+        });
+    futures::future::join_all(settling).await;
+}
+
 async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
     cancel.cancelled().await;
     "a termination signal"
@@ -537,21 +497,33 @@ fn default_run_id(now: DateTime<Utc>) -> String {
     format!("{}-{suffix:08x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-async fn run_source(
-    spec: &JobSpec,
+/// One source of the run, ready to fetch: its place in the spec, and the window the run
+/// claimed for it when it is continuous.
+struct SourceTask {
     index: usize,
     source: Source,
+    window: Option<Window>,
+}
+
+async fn run_source(
+    spec: &JobSpec,
+    task: SourceTask,
     output: Output,
     clock: RunClock,
     exclusive: Exclusive,
     timer: RunTimer,
 ) -> (SourceEntry, SourceFacts) {
+    let SourceTask {
+        index,
+        source,
+        window,
+    } = task;
     let source_spec = &spec.sources[index];
     let name = source_spec.name().to_owned();
     let started = timer.now();
     let wall = Instant::now();
     let deadline = spec.deadline_of(source_spec);
-    let ctx = SourceContext::new(
+    let mut ctx = SourceContext::new(
         name.clone(),
         clock,
         tokio::time::Instant::now() + deadline,
@@ -559,6 +531,9 @@ async fn run_source(
         output,
         spec.reports.formula_escape,
     );
+    if let Some(window) = window {
+        ctx = ctx.with_window(window);
+    }
     tracing::info!(source = %name, kind = source_spec.kind(), deadline_s = deadline.as_secs(), "Source started.");
     let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
         Ok(Ok(out)) => finish_reports(out.reports)
@@ -612,6 +587,7 @@ async fn run_source(
                 reports_not_removed: Vec::new(),
                 error: None,
                 missing,
+                continuity: None,
                 retry_cannot_fix: false,
             };
             (entry, facts)
@@ -627,111 +603,5 @@ async fn run_source(
     }
 }
 
-/// A source's reports could not all be made visible: what went wrong, and the reports already
-/// visible that could not be taken back (listed in the manifest so someone removes them).
-#[derive(Debug)]
-pub struct FinishFailed {
-    pub error: SourceError,
-    pub not_removed: Vec<NotRemoved>,
-}
-
-/// Makes a source's reports visible all together or not at all. Each is staged first (every
-/// byte handed to the store, parts in flight uploaded); only then is each made visible. If one
-/// fails, the ones already visible are removed again and the rest aborted, so a cleanup file
-/// can never stand alone beside a failed sibling.
-pub async fn finish_reports(reports: Vec<CsvReport>) -> Result<Vec<ReportMeta>, FinishFailed> {
-    let mut staged = Vec::with_capacity(reports.len());
-    let mut pending = reports.into_iter();
-    while let Some(mut report) = pending.next() {
-        if let Err(e) = report.stage().await {
-            report.abort().await;
-            for rest in staged.into_iter().chain(pending) {
-                rest.abort().await;
-            }
-            return Err(FinishFailed {
-                error: e.into(),
-                not_removed: Vec::new(),
-            });
-        }
-        staged.push(report);
-    }
-    let mut metas = Vec::with_capacity(staged.len());
-    let mut visible = Vec::with_capacity(staged.len());
-    let mut pending = staged.into_iter();
-    while let Some(report) = pending.next() {
-        match report.finish().await {
-            Ok((meta, handle)) => {
-                metas.push(meta);
-                visible.push(handle);
-            }
-            Err(e) => {
-                for rest in pending {
-                    rest.abort().await;
-                }
-                let mut not_removed = Vec::new();
-                for handle in visible {
-                    let key = handle.key().to_owned();
-                    if let Err(removal) = handle.remove().await {
-                        tracing::error!(key = %key, error = %removal, "A report of a failed source could not be removed; remove it by hand.");
-                        not_removed.push(NotRemoved {
-                            key,
-                            error: removal.to_string(),
-                        });
-                    }
-                }
-                return Err(FinishFailed {
-                    error: e.into(),
-                    not_removed,
-                });
-            }
-        }
-    }
-    Ok(metas)
-}
-
-fn failed_entry(
-    spec: &SourceSpec,
-    clock: &RunClock,
-    started: DateTime<Utc>,
-    finished: DateTime<Utc>,
-    error: String,
-) -> SourceEntry {
-    let plan = spec.plan(clock);
-    SourceEntry {
-        name: spec.name().to_owned(),
-        kind: spec.kind().to_owned(),
-        status: SourceStatus::Failed,
-        started_at: started,
-        finished_at: finished,
-        window: plan.window,
-        thresholds: plan.thresholds,
-        findings: Default::default(),
-        reports: Vec::new(),
-        reports_not_removed: Vec::new(),
-        error: Some(error),
-        missing: None,
-        retry_cannot_fix: false,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_split_sources_exactly_once() {
-        let names: Vec<String> = (0..200).map(|i| format!("vault-{i}")).collect();
-        for count in 1..6 {
-            for name in &names {
-                let owners = (0..count)
-                    .filter(|&index| Shard { index, count }.owns(name))
-                    .count();
-                assert_eq!(owners, 1, "{name} in {count} shards");
-            }
-        }
-        assert_eq!(Shard::parse("1/3").unwrap(), Shard { index: 1, count: 3 });
-        assert!(Shard::parse("3/3").is_err());
-        assert!(Shard::parse("0/0").is_err());
-        assert!(Shard::parse("x").is_err());
-    }
-}
+mod tests;

@@ -44,14 +44,15 @@ apt_install_missing() {
 # cargo_install_s3s_fs VERSION ROOT: builds s3s-fs into ROOT/bin from its published crate and lock.
 # The lock of 0.14.1 pins spin 0.10.0, since yanked, and `cargo install --locked` warns about it
 # at every install; the build takes the patch release 0.10.1 instead, every other version as
-# published. Its scratch folder is ROOT/build-s3s-fs (gitignored), removed once installed.
+# published. Its scratch folder is a temporary one outside the project: inside it, cargo would take
+# the throwaway packages for members of rollcall's own workspace and refuse to build them.
 cargo_install_s3s_fs() {
   local version="$1" root="$2"
-  local scratch="$root/build-s3s-fs"
-  rm -rf "$scratch"
+  local scratch
+  scratch="$(mktemp -d "${TMPDIR:-/tmp}/rollcall-s3s-fs.XXXXXX")"
   mkdir -p "$scratch/fetch/src"
   # A throwaway package that depends on the crate makes cargo itself fetch its source.
-  printf '[package]\nname = "fetch-s3s-fs"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\ns3s-fs = "=%s"\n' \
+  printf '[package]\nname = "fetch-s3s-fs"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n\n[dependencies]\ns3s-fs = "=%s"\n' \
     "$version" >"$scratch/fetch/Cargo.toml"
   : >"$scratch/fetch/src/lib.rs"
   local manifest

@@ -5,9 +5,12 @@
 //! ([`HttpClient::send`]) or hands a body consumer to [`HttpClient::fetch`], which also retries
 //! when the body breaks off mid-stream.
 
+mod body;
 pub mod ratelimit;
 pub mod retry;
 mod spec;
+
+pub use body::{describe_body, html_title, read_json, read_limited, snippet};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -74,6 +77,11 @@ impl HttpError {
             HttpError::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// The server's TLS certificate was not trusted (no retry can fix that).
+    pub fn is_certificate_problem(&self) -> bool {
+        matches!(self, HttpError::Transport { cause, .. } if is_certificate_problem(cause))
     }
 }
 
@@ -460,104 +468,6 @@ impl Failure {
             Failure::Transport(cause) => cause.clone(),
         }
     }
-}
-
-/// Reads at most `limit` bytes of a body as text (lossy); the rest is dropped unread.
-pub async fn read_limited(
-    response: reqwest::Response,
-    limit: usize,
-) -> Result<String, reqwest::Error> {
-    let mut stream = response.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk: Bytes = chunk?;
-        let room = limit.saturating_sub(buffer.len());
-        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buffer.len() >= limit {
-            break;
-        }
-    }
-    Ok(String::from_utf8_lossy(&buffer).into_owned())
-}
-
-/// Reads a whole JSON document of at most `limit` bytes (a page of a listing) into `T`.
-/// `what` names the document for errors: a body that is not it says what came instead (an
-/// HTML page from a proxy, by its title; otherwise the parse error and the body's start).
-pub async fn read_json<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
-    limit: usize,
-    what: &str,
-) -> Result<T, BodyError> {
-    let mut body: Vec<u8> = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::Invalid(format!(
-                "expected {what}, got more than {} MiB",
-                limit / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
-        BodyError::Invalid(match html_title(&text) {
-            Some(title) => format!("expected {what}, got {}", html_page(&title)),
-            None => format!("expected {what}: {e}; body starts `{}`", snippet(&text)),
-        })
-    })
-}
-
-/// An error body for messages, in the same words for every source: an HTML page (a sign-in
-/// page, a proxy's error page, the wrong server) by its title, anything else by its start.
-pub fn describe_body(body: &str) -> String {
-    match html_title(body) {
-        Some(title) => html_page(&title),
-        None => snippet(body),
-    }
-}
-
-fn html_page(title: &str) -> String {
-    format!("an HTML page (`{title}`), likely from a proxy, a gateway or the wrong server")
-}
-
-/// The title of an HTML page, or `untitled`; `None` if the body is not HTML.
-pub fn html_title(body: &str) -> Option<String> {
-    let head: String = body.chars().take(4096).collect();
-    let lower = head.to_ascii_lowercase();
-    let trimmed = lower.trim_start();
-    if !(trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html")) {
-        return None;
-    }
-    let title = lower
-        .find("<title>")
-        .and_then(|open| {
-            let from = open + "<title>".len();
-            lower[from..]
-                .find("</title>")
-                .map(|len| &head[from..from + len])
-        })
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|t| !t.is_empty());
-    Some(snippet(title.as_deref().unwrap_or("untitled")))
-}
-
-/// A short, single-line version of a body for messages.
-pub fn snippet(body: &str) -> String {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    let mut out: String = trimmed
-        .chars()
-        .take(SNIPPET_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if trimmed.chars().count() > SNIPPET_CHARS {
-        out.push('…');
-    }
-    out
 }
 
 /// An error and its causes on one line, without the URL (which could carry a query string).

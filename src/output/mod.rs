@@ -5,6 +5,7 @@
 //! larger than the part size switch to a multipart upload, which stays invisible until it is
 //! completed and is aborted on any failure or cancellation.
 
+pub mod ledger;
 mod spec;
 
 pub use spec::{KEY_PLACEHOLDERS, OutputSpec, S3Options};
@@ -155,8 +156,11 @@ impl Output {
             OutputLocation::Local(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| setup(format!("cannot create the folder: {e}")))?;
+                // Clean-up removes the folders a deleted `check` probe leaves empty; a run
+                // itself never deletes.
                 let store = LocalFileSystem::new_with_prefix(dir)
-                    .map_err(|e| setup(format!("cannot open the folder: {e}")))?;
+                    .map_err(|e| setup(format!("cannot open the folder: {e}")))?
+                    .with_automatic_cleanup(true);
                 let absolute = std::fs::canonicalize(dir)
                     .ok()
                     .and_then(|dir| url::Url::from_directory_path(dir).ok())
@@ -267,6 +271,17 @@ impl Output {
         }
     }
 
+    /// The window ledger of `source` in this job (see [`ledger`]).
+    pub fn window_ledger(&self, source: &str) -> ledger::WindowLedger {
+        ledger::WindowLedger::new(
+            self.store.clone(),
+            &self.prefix,
+            &self.location,
+            &self.values.job,
+            source,
+        )
+    }
+
     /// A writer for a new object at `key`. Nothing is visible until [`ObjectWriter::finish`].
     pub fn writer(&self, key: String) -> ObjectWriter {
         ObjectWriter {
@@ -307,12 +322,65 @@ impl Output {
         }
     }
 
+    /// `rollcall check`: proves the store answers, the credentials are accepted and a run may
+    /// write where its manifest goes, by creating a probe object there (create-only, as every
+    /// report is written) and deleting it again. The probe sits in the folder of a run named
+    /// `check-<random>`, so it never collides with a real run's objects.
+    pub async fn probe(&self) -> Result<Probe, OutputError> {
+        let mut values = self.values.clone();
+        values.run_id = format!("check-{:08x}", rand::random::<u32>());
+        let manifest = Self {
+            values,
+            ..self.clone()
+        }
+        .manifest_key();
+        let key = match manifest.rsplit_once('/') {
+            Some((folder, _)) => format!("{folder}/rollcall-check.probe"),
+            None => "rollcall-check.probe".to_owned(),
+        };
+        let path = self.full_path(&key);
+        let parent: ObjectPath = path
+            .parts()
+            .take(path.parts().count().saturating_sub(1))
+            .collect();
+        // A listing fails on a missing bucket and on refused credentials before any write.
+        self.store
+            .list_with_delimiter(Some(&parent))
+            .await
+            .map_err(|e| store_error_doing(&self.location, "listing the output".to_owned(), e))?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let body = PutPayload::from_static(b"written by `rollcall check`; safe to delete\n");
+        self.store
+            .put_opts(&path, body, options)
+            .await
+            .map_err(|e| store_error_doing(&self.location, format!("creating {key}"), e))?;
+        let deleted = self
+            .store
+            .delete(&path)
+            .await
+            .map_err(|e| store_error_doing(&self.location, format!("deleting {key}"), e));
+        Ok(Probe { key, deleted })
+    }
+
     /// Writes a small object in one conditional put; fails if the key exists.
     pub async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), OutputError> {
         let mut writer = self.writer(key.to_owned());
         writer.write(bytes).await?;
         writer.finish().await.map(|_| ())
     }
+}
+
+/// What [`Output::probe`] did.
+#[derive(Debug)]
+pub struct Probe {
+    /// Where the probe object was created, relative to the prefix.
+    pub key: String,
+    /// Whether it could be deleted again; a run never deletes, so a refusal only means the
+    /// probe stays behind.
+    pub deleted: Result<(), OutputError>,
 }
 
 /// Streams one object. Dropping it unfinished aborts any multipart upload in flight.
@@ -516,89 +584,4 @@ fn store_error_doing(location: &str, action: String, source: object_store::Error
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use object_store::memory::InMemory;
-
-    fn output(store: Arc<dyn ObjectStore>) -> Output {
-        Output::with_store(
-            store,
-            "memory://",
-            &OutputSpec::default(),
-            KeyValues {
-                job: "nightly".into(),
-                date: "2026-11-22".into(),
-                run_id: "r1".into(),
-                shard: "all".into(),
-            },
-        )
-    }
-
-    #[test]
-    fn urls_parse_to_locations() {
-        assert_eq!(
-            OutputLocation::parse("s3://bucket/a/b/").unwrap(),
-            OutputLocation::S3 {
-                bucket: "bucket".into(),
-                prefix: "a/b".into()
-            }
-        );
-        assert_eq!(
-            OutputLocation::parse("file:///tmp/x").unwrap(),
-            OutputLocation::Local("/tmp/x".into())
-        );
-        assert_eq!(
-            OutputLocation::parse("./reports").unwrap(),
-            OutputLocation::Local("./reports".into())
-        );
-        assert!(OutputLocation::parse("s3:///x").is_err());
-        assert!(OutputLocation::parse("gs://b").is_err());
-    }
-
-    #[test]
-    fn keys_follow_the_templates() {
-        let out = output(Arc::new(InMemory::new()));
-        assert_eq!(
-            out.report_key("vault", "vault-forecast"),
-            "nightly/2026-11-22/r1/vault-forecast.csv"
-        );
-        assert_eq!(out.manifest_key(), "nightly/2026-11-22/r1/manifest.json");
-        assert_eq!(
-            out.summary_key("html"),
-            "nightly/2026-11-22/r1/summary.html"
-        );
-    }
-
-    #[tokio::test]
-    async fn never_overwrites_and_aborts_leave_nothing() {
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let out = output(store.clone()).with_part_size(MIN_PART_SIZE);
-        out.put_new("a.csv", b"one".to_vec()).await.unwrap();
-        let err = out.put_new("a.csv", b"two".to_vec()).await.unwrap_err();
-        assert!(matches!(err, OutputError::Exists { .. }), "{err}");
-        let got = store
-            .get(&ObjectPath::from("a.csv"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        assert_eq!(&got[..], b"one");
-
-        // A large object goes multipart; aborting it leaves nothing behind.
-        let mut writer = out.writer("big.csv".into());
-        writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
-        writer.abort().await;
-        assert!(store.head(&ObjectPath::from("big.csv")).await.is_err());
-
-        let mut writer = out.writer("big.csv".into());
-        writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
-        writer.write(vec![b'y'; 10]).await.unwrap();
-        writer.finish().await.unwrap();
-        let meta = store.head(&ObjectPath::from("big.csv")).await.unwrap();
-        assert_eq!(meta.size as usize, MIN_PART_SIZE + 20);
-        let mut writer = out.writer("big.csv".into());
-        let err = writer.write(vec![b'x'; MIN_PART_SIZE]).await.unwrap_err();
-        assert!(matches!(err, OutputError::Exists { .. }), "{err}");
-    }
-}
+mod tests;

@@ -4,6 +4,7 @@
 //! added within a version; a field's meaning never changes within one.
 
 use super::ReportMeta;
+pub use crate::output::ledger::Gap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -123,6 +124,9 @@ pub struct SourceEntry {
     /// For an `incomplete` source: what the reports lack, in words (details in `findings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,
+    /// For a source with `window: continuous`: how its window follows on from the last run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuity: Option<Continuity>,
     /// The source failed in a way no retry can fix: its credential was refused, or the spec
     /// cannot work as written (drives exit code 2).
     #[serde(skip)]
@@ -134,6 +138,20 @@ pub struct SourceEntry {
 pub struct NotRemoved {
     pub key: String,
     pub error: String,
+}
+
+/// How a continuous window follows on from the last successful run (`docs/manifest.md`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Continuity {
+    /// The window ledger's generation this run claimed (`rollcall-ledger/{job}/{source}/`).
+    pub generation: u64,
+    /// The run whose window this one continues; `null` on the first run.
+    pub previous_run_id: Option<String>,
+    /// That run's window: its `end` is this window's `start`, unless there is a `gap`.
+    pub previous_window: Option<Window>,
+    /// Time that no run exported, because catching up was bounded by `max_catch_up` or the
+    /// plan's history retention; `null` when the windows join.
+    pub gap: Option<Gap>,
 }
 
 #[derive(Debug, Clone, Serialize)]

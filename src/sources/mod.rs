@@ -5,6 +5,7 @@
 //! `api.rs`, its domain files), one line in the table below, a fake API, and the shared source
 //! test matrix run against it.
 
+pub mod check;
 pub mod launchdarkly;
 pub mod vault;
 pub mod vision_one;
@@ -18,10 +19,12 @@ pub use error::{Refusal, SourceError};
 use crate::config::{ConfigError, Environment, KeyPath, Problems};
 use crate::http::{HttpClient, HttpSpec};
 use crate::output::Output;
+use crate::output::ledger::ContinuousWindow;
 use crate::report::manifest::Window;
 use crate::report::summary::SourceFacts;
 use crate::report::{Column, CsvReport, ReportError};
 use crate::time::RunClock;
+use check::{Check, CheckContext, Checked};
 use chrono::{DateTime, Utc};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -51,7 +54,7 @@ pub trait SourceKind: DeserializeOwned + JsonSchema + Debug {
     const BEARER_PREFIX_CONSEQUENCE: &'static str =
         "rollcall sends the token the way the API expects it, so the API would refuse it";
     /// The source ready to run.
-    type Source: Fetch + Debug;
+    type Source: Fetch + Check + Debug;
 
     /// Checks the kind's own settings; the shared ones are checked once for every kind.
     fn validate(&self, common: &CommonSpec, at: &KeyPath, problems: &mut Problems<'_>);
@@ -83,6 +86,12 @@ pub trait SourceKind: DeserializeOwned + JsonSchema + Debug {
         http: &HttpSpec,
         logins: &vault::Logins,
     ) -> Result<Self::Source, ConfigError>;
+
+    /// How the window follows on from the last successful run, for a kind that chains its
+    /// windows (`window: continuous`); `None` when the spec alone gives the window.
+    fn continuous_window(&self) -> Option<ContinuousWindow> {
+        None
+    }
 }
 
 /// What a prepared source does when the run starts it.
@@ -187,6 +196,12 @@ macro_rules! source_kinds {
                 }
             }
 
+            fn continuous_window(&self) -> Option<ContinuousWindow> {
+                match self {
+                    $(Self::$variant(spec) => spec.continuous_window()),+
+                }
+            }
+
             fn prepare(
                 &self,
                 common: &CommonSpec,
@@ -204,6 +219,13 @@ macro_rules! source_kinds {
         }
 
         impl Source {
+            /// `rollcall check`: one minimal live call per thing the run needs.
+            pub async fn check(&self, ctx: &CheckContext) -> Checked {
+                match self {
+                    $(Self::$variant(source) => source.check(ctx).await),+
+                }
+            }
+
             pub async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
                 match self {
                     $(Self::$variant(source) => source.fetch(ctx).await),+
@@ -312,6 +334,11 @@ impl SourceSpec {
             .check_before_fetch(&self.common, at, env, now, problems);
     }
 
+    /// How the window follows on from the last successful run (`window: continuous`).
+    pub fn continuous_window(&self) -> Option<ContinuousWindow> {
+        self.kind.continuous_window()
+    }
+
     /// Resolves secrets, addresses and TLS roots from the environment. Nothing is fetched; a
     /// failure here is a configuration error (exit 2). Vault logins are registered in `logins`,
     /// the run's, and made when a source first needs the token.
@@ -361,6 +388,8 @@ pub struct SourceContext {
     /// When the run gives up on this source; waits that would end later are not worth starting.
     pub deadline: Instant,
     pub exclusive: Exclusive,
+    /// The window the run claimed for a continuous source; it replaces the spec's own.
+    pub window: Option<Window>,
     output: Output,
     escape_formulas: bool,
 }
@@ -379,9 +408,16 @@ impl SourceContext {
             clock,
             deadline,
             exclusive,
+            window: None,
             output,
             escape_formulas,
         }
+    }
+
+    /// Fetches `window` instead of the window the spec would give.
+    pub fn with_window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// Opens the report `{source}{suffix}` (suffix `""` for the main report, `-forecast`...).

@@ -5,7 +5,9 @@
 mod support;
 
 mod bad_specs;
+mod check;
 mod cli;
+mod continuous;
 mod example_spec;
 mod faults;
 mod launchdarkly;

@@ -1,94 +1,16 @@
 //! The S3 output against a real S3-compatible server on loopback that verifies SigV4 signatures
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
+use crate::support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, get, start_s3, store};
 use crate::support::{Workspace, csv_rows, rollcall};
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ACCESS_KEY: &str = "rollcall-test-access";
-const SECRET_KEY: &str = "rollcall-test-secret-5d2f8e";
-const BUCKET: &str = "reports";
 const TOKEN: &str = "hvs.s3-test-token";
-
-/// An s3s-fs process on a free loopback port, with one bucket; killed on drop.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s3s_fs_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("S3S_FS") {
-        return PathBuf::from(path);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs");
-    assert!(
-        local.exists(),
-        "s3s-fs is not installed: run scripts/test.sh (it installs s3s-fs 0.14.1 into .tools/bin), or set S3S_FS"
-    );
-    local
-}
-
-fn start_s3() -> S3Server {
-    let data = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(data.path().join(BUCKET)).expect("bucket folder");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = std::process::Command::new(s3s_fs_binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-        .arg(data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start s3s-fs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "s3s-fs did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    S3Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _data: data,
-    }
-}
-
-fn store(s3: &S3Server, secret: &str) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_endpoint(&s3.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(secret)
-            .build()
-            .expect("s3 store"),
-    )
-}
-
-async fn get(store: &Arc<dyn ObjectStore>, key: &str) -> Option<String> {
-    let result = store.get(&ObjectPath::from(key)).await.ok()?;
-    let bytes = result.bytes().await.ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
 
 async fn vault_with_data() -> FakeVault {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;

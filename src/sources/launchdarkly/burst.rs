@@ -356,7 +356,7 @@ pub struct BurstReport {
 }
 
 /// The full milliseconds of a run, for the manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct BurstFindings {
     /// Milliseconds that filled a whole page (20).
     pub full_milliseconds: u64,

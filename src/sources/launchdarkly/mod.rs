@@ -16,6 +16,7 @@
 
 mod api;
 mod burst;
+mod check;
 mod entry;
 mod merge;
 mod paging;
@@ -125,8 +126,20 @@ fn rfc3339_ms(ms: i64) -> String {
 
 impl Fetch for LaunchDarklySource {
     async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
-        let (start, end) = self.window.resolve(ctx.clock.now());
+        let (start, end) = match &ctx.window {
+            Some(window) => (window.start, window.end),
+            None => self.window.resolve(ctx.clock.now()),
+        };
         let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+        if ctx.window.is_some() && start_ms >= end_ms {
+            // Runs closer together than `settle`: nothing new to export yet.
+            tracing::info!(source = %self.name, at = %rfc3339_ms(start_ms), "The continuous window is empty; nothing to fetch.");
+            let report = ctx.report("", COLUMNS)?;
+            return Ok(SourceOutput::new(
+                vec![report],
+                &LaunchDarklyFindings::default(),
+            ));
+        }
         if start_ms >= end_ms {
             return Err(SourceError::Unfixable(format!(
                 "the window is empty: start {} is not before end {}; set `start` before the run's time or set `end`",
@@ -389,7 +402,7 @@ impl Pager {
 }
 
 /// What a LaunchDarkly source reports in the manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct LaunchDarklyFindings {
     /// Rows written: every entry of the window, once.
     pub entries: u64,

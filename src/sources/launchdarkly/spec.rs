@@ -2,9 +2,10 @@
 
 use super::entry::LIMIT;
 use super::{LaunchDarklySource, api};
-use crate::config::duration::{HumanDuration, WrittenDuration};
+use crate::config::duration::{HumanDuration, WrittenDuration, deserialize_optional_duration};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, parse_base_url};
 use crate::http::{HttpClient, HttpSpec, join_path};
+use crate::output::ledger::ContinuousWindow;
 use crate::report::manifest::Window;
 use crate::sources::vault::Logins;
 use crate::sources::{CommonSpec, Plan, SourceKind};
@@ -31,10 +32,34 @@ pub struct LaunchDarklySpec {
     /// `https://app.launchdarkly.us`, EU instance `https://app.eu.launchdarkly.com`.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// How far back from `end` the window reaches. Default `30d`; not with `start`.
+    /// `fixed` (default): the window is `start`..`end`, or `lookback` before the run.
+    /// `continuous`: each run starts exactly where the last successful run of this job and
+    /// source ended (found in the output's window ledger) and ends `settle` before now; the
+    /// first run reaches back by `lookback`.
+    #[serde(default)]
+    pub window: WindowMode,
+    /// How far back from `end` the window reaches (with `window: continuous`, the first run's
+    /// reach). Default `30d`; not with `start`.
     #[serde(default)]
     #[schemars(with = "Option<HumanDuration>")]
     pub lookback: Option<WrittenDuration>,
+    /// `window: continuous` only: how long before "now" each window ends, so an entry that
+    /// becomes visible a little after its `date` falls in the next window. Default `5m`.
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub settle: Option<Duration>,
+    /// `window: continuous` only: the most one run covers when it catches up on missed runs;
+    /// anything older is skipped, said loudly and recorded in the manifest as a gap. Default
+    /// `30d`.
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub max_catch_up: Option<Duration>,
+    /// `window: continuous` only: how long your LaunchDarkly plan keeps the change history
+    /// (30 days on Developer and Foundation plans). A window never starts further back; what
+    /// lies beyond is recorded as a gap. Default: unknown, not applied.
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub history_retention: Option<Duration>,
     /// First instant of the window (included): RFC 3339, or a date for UTC midnight.
     #[serde(default, deserialize_with = "deserialize_optional_instant")]
     #[schemars(with = "Option<String>")]
@@ -55,6 +80,22 @@ pub struct LaunchDarklySpec {
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
 }
+
+/// How a run chooses its window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowMode {
+    /// `start`..`end`, or `lookback` before the run.
+    #[default]
+    Fixed,
+    /// From where the last successful run ended to `settle` before now.
+    Continuous,
+}
+
+const DEFAULT_SETTLE: Duration = Duration::from_secs(5 * 60);
+const MAX_SETTLE: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_MAX_CATCH_UP: Duration = Duration::from_secs(30 * 24 * 3600);
+const MIN_CATCH_UP: Duration = Duration::from_secs(3600);
 
 fn default_concurrency() -> usize {
     4
@@ -114,6 +155,42 @@ impl LaunchDarklySpec {
             end: self.end,
         }
     }
+
+    fn validate_window_mode(&self, at: &KeyPath, problems: &mut Problems<'_>) {
+        let continuous_only = [
+            ("settle", self.settle.is_some()),
+            ("max_catch_up", self.max_catch_up.is_some()),
+            ("history_retention", self.history_retention.is_some()),
+        ];
+        if self.window == WindowMode::Fixed {
+            for (key, set) in continuous_only {
+                if set {
+                    problems.add(&at.key(key), "applies only with `window: continuous`");
+                }
+            }
+            return;
+        }
+        for (key, set) in [("start", self.start.is_some()), ("end", self.end.is_some())] {
+            if set {
+                problems.add(
+                    &at.key(key),
+                    "a continuous window starts where the last run ended and ends `settle` before now: remove `start` and `end`, or use `window: fixed`",
+                );
+            }
+        }
+        if self.settle.is_some_and(|s| s > MAX_SETTLE) {
+            problems.add(&at.key("settle"), "must be at most 1d");
+        }
+        if self
+            .max_catch_up
+            .is_some_and(|m| !(MIN_CATCH_UP..=MAX_LOOKBACK).contains(&m))
+        {
+            problems.add(&at.key("max_catch_up"), "must be between 1h and 3650d");
+        }
+        if self.history_retention.is_some_and(|r| r < MIN_CATCH_UP) {
+            problems.add(&at.key("history_retention"), "must be at least 1h");
+        }
+    }
 }
 
 impl SourceKind for LaunchDarklySpec {
@@ -126,6 +203,7 @@ impl SourceKind for LaunchDarklySpec {
     type Source = LaunchDarklySource;
 
     fn validate(&self, common: &CommonSpec, at: &KeyPath, problems: &mut Problems<'_>) {
+        self.validate_window_mode(at, problems);
         if let Some(url) = &self.base_url
             && let Err(message) = parse_base_url(url, common.allow_http)
         {
@@ -185,9 +263,43 @@ impl SourceKind for LaunchDarklySpec {
         }
     }
 
+    fn continuous_window(&self) -> Option<ContinuousWindow> {
+        (self.window == WindowMode::Continuous).then(|| ContinuousWindow {
+            lookback: self
+                .lookback
+                .as_ref()
+                .map_or(DEFAULT_LOOKBACK, |l| l.duration),
+            settle: self.settle.unwrap_or(DEFAULT_SETTLE),
+            max_catch_up: self.max_catch_up.unwrap_or(DEFAULT_MAX_CATCH_UP),
+            retention: self.history_retention,
+        })
+    }
+
     fn plan(&self, _common: &CommonSpec, clock: &RunClock) -> Plan {
-        let (start, end) = self.window_spec().resolve(clock.now());
         let mut thresholds = BTreeMap::new();
+        let window = match self.continuous_window() {
+            // Known only once the run has read the window ledger; the run records it.
+            Some(policy) => {
+                thresholds.insert("window".into(), "continuous".into());
+                let durations = [
+                    ("settle", policy.settle),
+                    ("max_catch_up", policy.max_catch_up),
+                ]
+                .into_iter()
+                .chain(policy.retention.map(|r| ("history_retention", r)));
+                for (key, value) in durations {
+                    thresholds.insert(
+                        key.into(),
+                        humantime::format_duration(value).to_string().into(),
+                    );
+                }
+                None
+            }
+            None => {
+                let (start, end) = self.window_spec().resolve(clock.now());
+                Some(Window { start, end })
+            }
+        };
         thresholds.insert("page_size".into(), (LIMIT as u64).into());
         thresholds.insert("concurrency".into(), (self.concurrency as u64).into());
         thresholds.insert("api_version".into(), api::API_VERSION.into());
@@ -204,10 +316,7 @@ impl SourceKind for LaunchDarklySpec {
         if let Some(spec) = &self.resource_spec {
             thresholds.insert("spec".into(), spec.clone().into());
         }
-        Plan {
-            window: Some(Window { start, end }),
-            thresholds,
-        }
+        Plan { window, thresholds }
     }
 
     fn prepare(
@@ -397,5 +506,46 @@ mod tests {
             source.url.as_str(),
             "https://app.eu.launchdarkly.com/api/v2/auditlog"
         );
+    }
+
+    #[test]
+    fn a_continuous_window_is_chosen_by_the_run_and_refuses_fixed_bounds() {
+        let s = spec("    window: continuous\n    lookback: 2d\n    settle: 10m\n").unwrap();
+        let policy = s.continuous_window().expect("continuous");
+        assert_eq!(policy.lookback, Duration::from_secs(2 * 86_400));
+        assert_eq!(policy.settle, Duration::from_secs(600));
+        assert_eq!(policy.max_catch_up, DEFAULT_MAX_CATCH_UP);
+        assert_eq!(policy.retention, None);
+        let plan = s.plan(&RunClock::fixed(at("2026-11-22T03:00:00Z")));
+        assert!(plan.window.is_none(), "the run resolves it from the ledger");
+        assert_eq!(plan.thresholds["window"], "continuous");
+        assert_eq!(plan.thresholds["settle"], "10m");
+        assert!(spec("").unwrap().continuous_window().is_none());
+
+        let p = problems("    window: continuous\n    start: 2026-10-01\n    end: 2026-10-02\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(keys, ["sources[0].start", "sources[0].end"], "{p:?}");
+        assert!(p[0].2.contains("window: fixed"), "{p:?}");
+        assert_eq!(p[0].1, Some(6));
+
+        let p = problems("    settle: 5m\n    history_retention: 30d\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter()
+                .all(|p| p.2.contains("only with `window: continuous`")),
+            "{p:?}"
+        );
+
+        let p = problems("    window: continuous\n    settle: 2d\n    max_catch_up: 10m\n");
+        let keys: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["sources[0].settle", "sources[0].max_catch_up"],
+            "{p:?}"
+        );
+
+        let p = problems("    window: sliding\n");
+        assert_eq!(p[0].0, "sources[0].window", "{p:?}");
+        assert!(p[0].2.contains("continuous"), "{p:?}");
     }
 }

@@ -12,6 +12,61 @@ pub const EXPORT_PATH: &str = "v1/sys/internal/counters/activity/export";
 pub const COUNTS_PATH: &str = "v1/sys/internal/counters/activity";
 /// The client-count configuration, with the billing start; root namespace only.
 pub const CONFIG_PATH: &str = "v1/sys/internal/counters/config";
+pub const LOOKUP_SELF_PATH: &str = "v1/auth/token/lookup-self";
+/// Answered without a token; the query makes every state (standby, sealed) a 200 with the body.
+pub const HEALTH_PATH: &str = "v1/sys/health";
+pub const HEALTH_QUERY: &str = "standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200";
+
+/// `GET sys/health`, as far as it is read.
+#[derive(Debug, Deserialize)]
+pub struct Health {
+    /// e.g. `1.21.2`, `1.17.3+ent`; OpenBao says `2.7.2`.
+    pub version: String,
+    #[serde(default)]
+    pub sealed: bool,
+}
+
+impl Health {
+    /// Vault 1.18 added `sudo` to what the export needs; before, `read` was enough. An
+    /// unreadable version is taken as new, which asks for more, never less.
+    pub fn export_needs_sudo(&self) -> bool {
+        let mut parts = self.version.split(['.', '+', '-']);
+        let number = |part: Option<&str>| part.and_then(|p| p.parse::<u32>().ok());
+        match (number(parts.next()), number(parts.next())) {
+            (Some(major), Some(minor)) => (major, minor) >= (1, 18),
+            _ => true,
+        }
+    }
+}
+pub const CAPABILITIES_SELF_PATH: &str = "v1/sys/capabilities-self";
+/// The export's path as an ACL names it (capabilities-self takes paths without `v1/`).
+pub const EXPORT_ACL_PATH: &str = "sys/internal/counters/activity/export";
+/// What the source's cross-checks read: the monthly client counts and the activity log's
+/// configuration. A token without `read` on them still exports; the checks are then skipped.
+pub const CROSS_CHECK_ACL_PATHS: &[&str] = &[
+    "sys/internal/counters/activity",
+    "sys/internal/counters/config",
+];
+
+/// `POST sys/capabilities-self`: the token's capabilities per path, under `data` (Vault and
+/// OpenBao also repeat them at the top level).
+#[derive(Debug, Deserialize)]
+pub struct Capabilities {
+    pub data: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `GET auth/token/lookup-self`, as far as it is read.
+#[derive(Debug, Deserialize)]
+pub struct Lookup {
+    pub data: LookupData,
+}
+
+/// Only the TTL: the answer also carries the token itself (`id`), which is never read.
+#[derive(Debug, Deserialize)]
+pub struct LookupData {
+    /// Seconds left; 0 for a token that never expires (root, or no TTL).
+    pub ttl: u64,
+}
 
 /// Vault signals some conditions in 4xx/5xx bodies that its status does not tell.
 pub fn classify_export(_status: StatusCode, body: &str) -> Option<Verdict> {
@@ -172,6 +227,24 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sudo_is_needed_from_vault_1_18_and_when_the_version_is_unknown() {
+        let needs = |version: &str| {
+            Health {
+                version: version.into(),
+                sealed: false,
+            }
+            .export_needs_sudo()
+        };
+        assert!(!needs("1.17.3"));
+        assert!(!needs("1.11.0+ent"));
+        assert!(needs("1.18.0"));
+        assert!(needs("1.21.2+ent.hsm"));
+        assert!(needs("2.0.0"));
+        assert!(needs("2.7.2"), "OpenBao");
+        assert!(needs("unknown"));
+    }
     use crate::time::rfc3339_seconds;
 
     #[test]

@@ -17,6 +17,7 @@
 
 mod api;
 pub mod auth;
+mod check;
 mod clients;
 mod export;
 mod spec;

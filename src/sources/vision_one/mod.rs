@@ -9,6 +9,7 @@
 mod api;
 mod arrivals;
 mod attribution;
+mod check;
 mod scan;
 mod spec;
 

@@ -6,5 +6,6 @@ pub mod driver;
 pub mod matrix;
 pub mod openbao;
 pub mod pushgateway;
+pub mod s3;
 
 pub use driver::*;

@@ -1,0 +1,84 @@
+use super::*;
+use object_store::memory::InMemory;
+
+fn output(store: Arc<dyn ObjectStore>) -> Output {
+    Output::with_store(
+        store,
+        "memory://",
+        &OutputSpec::default(),
+        KeyValues {
+            job: "nightly".into(),
+            date: "2026-11-22".into(),
+            run_id: "r1".into(),
+            shard: "all".into(),
+        },
+    )
+}
+
+#[test]
+fn urls_parse_to_locations() {
+    assert_eq!(
+        OutputLocation::parse("s3://bucket/a/b/").unwrap(),
+        OutputLocation::S3 {
+            bucket: "bucket".into(),
+            prefix: "a/b".into()
+        }
+    );
+    assert_eq!(
+        OutputLocation::parse("file:///tmp/x").unwrap(),
+        OutputLocation::Local("/tmp/x".into())
+    );
+    assert_eq!(
+        OutputLocation::parse("./reports").unwrap(),
+        OutputLocation::Local("./reports".into())
+    );
+    assert!(OutputLocation::parse("s3:///x").is_err());
+    assert!(OutputLocation::parse("gs://b").is_err());
+}
+
+#[test]
+fn keys_follow_the_templates() {
+    let out = output(Arc::new(InMemory::new()));
+    assert_eq!(
+        out.report_key("vault", "vault-forecast"),
+        "nightly/2026-11-22/r1/vault-forecast.csv"
+    );
+    assert_eq!(out.manifest_key(), "nightly/2026-11-22/r1/manifest.json");
+    assert_eq!(
+        out.summary_key("html"),
+        "nightly/2026-11-22/r1/summary.html"
+    );
+}
+
+#[tokio::test]
+async fn never_overwrites_and_aborts_leave_nothing() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let out = output(store.clone()).with_part_size(MIN_PART_SIZE);
+    out.put_new("a.csv", b"one".to_vec()).await.unwrap();
+    let err = out.put_new("a.csv", b"two".to_vec()).await.unwrap_err();
+    assert!(matches!(err, OutputError::Exists { .. }), "{err}");
+    let got = store
+        .get(&ObjectPath::from("a.csv"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&got[..], b"one");
+
+    // A large object goes multipart; aborting it leaves nothing behind.
+    let mut writer = out.writer("big.csv".into());
+    writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
+    writer.abort().await;
+    assert!(store.head(&ObjectPath::from("big.csv")).await.is_err());
+
+    let mut writer = out.writer("big.csv".into());
+    writer.write(vec![b'x'; MIN_PART_SIZE + 10]).await.unwrap();
+    writer.write(vec![b'y'; 10]).await.unwrap();
+    writer.finish().await.unwrap();
+    let meta = store.head(&ObjectPath::from("big.csv")).await.unwrap();
+    assert_eq!(meta.size as usize, MIN_PART_SIZE + 20);
+    let mut writer = out.writer("big.csv".into());
+    let err = writer.write(vec![b'x'; MIN_PART_SIZE]).await.unwrap_err();
+    assert!(matches!(err, OutputError::Exists { .. }), "{err}");
+}
