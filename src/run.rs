@@ -297,8 +297,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         .unzip();
     for (entry, window) in sources.iter_mut().zip(&windows) {
         if let Some(window) = window {
-            entry.window = Some(window.window());
-            entry.continuity = Some(window.continuity());
+            window.record_in(entry);
         }
     }
 
@@ -437,12 +436,6 @@ pub fn describe(summary: &RunSummary) -> String {
         if let Some(missing) = &source.missing {
             out.push_str(&format!("\n  {} INCOMPLETE: {missing}", source.name));
         }
-        if let Some(gap) = source.continuity.as_ref().and_then(|c| c.gap.as_ref()) {
-            out.push_str(&format!(
-                "\n  {} GAP: nothing exported from {} to {} ({})",
-                source.name, gap.start, gap.end, gap.reason
-            ));
-        }
     }
     out
 }
@@ -469,7 +462,7 @@ impl RunTimer {
 }
 
 /// Settles every claimed window: committed when the written manifest lists its source as
-/// succeeded, released otherwise (`exported` is `None` when no manifest was written).
+/// succeeded or incomplete, released otherwise (`exported` is `None` when no manifest was written).
 async fn settle_windows(
     windows: Vec<Option<OpenWindow>>,
     exported: Option<&[SourceEntry]>,
@@ -479,10 +472,10 @@ async fn settle_windows(
         .into_iter()
         .enumerate()
         .filter_map(|(index, window)| {
-            let succeeded = exported
+            let covered = exported
                 .and_then(|entries| entries.get(index))
-                .is_some_and(|entry| entry.status == SourceStatus::Succeeded);
-            window.map(|window| window.settle(succeeded, now))
+                .is_some_and(|entry| entry.status.exported_its_window());
+            window.map(|window| window.settle(covered, now))
         });
     futures::future::join_all(settling).await;
 }

@@ -160,7 +160,8 @@ pub struct ClaimRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The run's manifest lists the source as succeeded with this window.
+    /// The run's manifest lists the source as exported (succeeded or incomplete) with this
+    /// window.
     Committed,
     /// The source or the run failed; the next run covers the window again.
     Released,
@@ -399,7 +400,8 @@ impl WindowLedger {
         Ok((claims, ends))
     }
 
-    /// Whether the claim's manifest exists and lists the source as succeeded with the claimed
+    /// Whether the claim's manifest exists and lists the source as exported (succeeded or
+    /// incomplete) with the claimed
     /// window; `None` when there is no manifest (yet).
     async fn manifest_shows(
         &self,
@@ -435,8 +437,9 @@ impl WindowLedger {
                 message: e.to_string(),
             })?;
         Ok(Some(manifest.sources.iter().any(|entry| {
+            // The statuses of `SourceStatus::exported_its_window`, as the manifest spells them.
             entry.name == source
-                && entry.status == "succeeded"
+                && matches!(entry.status.as_str(), "succeeded" | "incomplete")
                 && entry.window == Some(claim.window)
         })))
     }

@@ -52,6 +52,13 @@ impl SourceStatus {
         SourceStatus::Failed,
     ];
 
+    /// Whether the reports cover the window as far as the API can give it, so a continuous
+    /// window is committed: an incomplete source names what is missing, and fetching the same
+    /// window again would not bring it (and would stall the chain of windows).
+    pub fn exported_its_window(self) -> bool {
+        matches!(self, SourceStatus::Succeeded | SourceStatus::Incomplete)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SourceStatus::Succeeded => "succeeded",

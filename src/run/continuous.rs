@@ -6,8 +6,8 @@ use crate::output::Output;
 use crate::output::ledger::{
     ClaimRecord, ContinuousWindow, Gap, LedgerError, Outcome, WindowLedger,
 };
-use crate::report::manifest::{Continuity, Window};
-use chrono::{DateTime, Utc};
+use crate::report::manifest::{Continuity, SourceEntry, SourceStatus, Window};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::Duration;
 
 /// Time allowed after the longest source deadline for writing reports and the manifest; a
@@ -81,7 +81,30 @@ impl OpenWindow {
         }
     }
 
-    pub fn continuity(&self) -> Continuity {
+    /// Records the window and how it follows on in the source's manifest entry. A gap makes a
+    /// source that fetched everything else incomplete: no run will ever export that time.
+    pub fn record_in(&self, entry: &mut SourceEntry) {
+        entry.window = Some(self.window());
+        entry.continuity = Some(self.continuity());
+        let Some(gap) = &self.gap else { return };
+        if entry.status == SourceStatus::Failed {
+            // The claim is released: the next run meets the same gap and reports it.
+            return;
+        }
+        entry.status = SourceStatus::Incomplete;
+        let skipped = format!(
+            "GAP: nothing exported from {} to {} ({})",
+            gap.start.to_rfc3339_opts(SecondsFormat::Millis, true),
+            gap.end.to_rfc3339_opts(SecondsFormat::Millis, true),
+            gap.reason
+        );
+        entry.missing = Some(match entry.missing.take() {
+            Some(missing) => format!("{missing}; {skipped}"),
+            None => skipped,
+        });
+    }
+
+    fn continuity(&self) -> Continuity {
         let previous = self.claim.previous.as_ref();
         Continuity {
             generation: self.claim.generation,

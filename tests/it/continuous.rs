@@ -304,8 +304,16 @@ async fn catching_up_further_than_max_catch_up_records_the_gap_loudly() {
     assert_eq!(job.run("run-1", "2026-10-31T00:05:00Z").await.code, 0);
     // Eleven days later; max_catch_up is 10d.
     let late = job.run("run-2", "2026-11-11T00:05:00Z").await;
-    assert_eq!(late.code, 0, "{late:#?}");
+    // No run will ever export the skipped day: the source is incomplete, the run exits 3.
+    assert_eq!(late.code, 3, "{late:#?}");
     let entry = job.source_entry("run-2").await;
+    assert_eq!(entry["status"], "incomplete", "{entry:#}");
+    assert!(
+        entry["missing"].as_str().unwrap().starts_with(
+            "GAP: nothing exported from 2026-10-31T00:00:00.000Z to 2026-11-01T00:00:00.000Z"
+        ),
+        "{entry:#}"
+    );
     let gap = &entry["continuity"]["gap"];
     assert_eq!(gap["start"], "2026-10-31T00:00:00Z", "{entry:#}");
     assert_eq!(gap["end"], "2026-11-01T00:00:00Z", "{entry:#}");
@@ -319,7 +327,7 @@ async fn catching_up_further_than_max_catch_up_records_the_gap_loudly() {
     assert_eq!(entry["window"]["start"], "2026-11-01T00:00:00Z");
     assert!(
         late.stdout.contains(
-            "GAP: nothing exported from 2026-10-31 00:00:00 UTC to 2026-11-01 00:00:00 UTC"
+            "INCOMPLETE: GAP: nothing exported from 2026-10-31T00:00:00.000Z to 2026-11-01T00:00:00.000Z"
         ),
         "{}",
         late.stdout
@@ -328,6 +336,18 @@ async fn catching_up_further_than_max_catch_up_records_the_gap_loudly() {
         late.stderr
             .contains("GAP: entries between these times are not exported")
     );
+    // The incomplete run's window is committed all the same (fetching it again would not bring
+    // the skipped day back): the next run continues where it ended, complete.
+    let next = job.run("run-3", "2026-11-12T00:05:00Z").await;
+    assert_eq!(next.code, 0, "{next:#?}");
+    let entry = job.source_entry("run-3").await;
+    assert_eq!(entry["status"], "succeeded", "{entry:#}");
+    assert_eq!(
+        entry["window"]["start"], "2026-11-11T00:00:00Z",
+        "{entry:#}"
+    );
+    assert_eq!(entry["continuity"]["previous_run_id"], "run-2", "{entry:#}");
+    assert_eq!(entry["continuity"]["gap"], Value::Null, "{entry:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,4 +394,39 @@ async fn an_interrupted_run_releases_its_window_for_the_next_run() {
     assert_eq!(entry["continuity"]["generation"], 2);
     assert_eq!(entry["continuity"]["previous_run_id"], Value::Null);
     assert_eq!(entry["window"]["start"], "2026-10-31T23:59:00Z");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incomplete_window_is_committed_and_the_next_run_follows_on() {
+    let job = Job::new(Out::Local).await;
+    let mut entries = log();
+    // 30 changes of one flag in one millisecond of run-1's window: 20 are all the API lists,
+    // and nothing is left to split on.
+    let burst = ms("2026-11-02T12:00:00.123Z");
+    entries.extend((0..30).map(|i| {
+        FakeEntry::accessing(
+            &format!("burst-{i:02}"),
+            burst,
+            &[("updateOn", "proj/web:env/production:flag/checkout")],
+        )
+    }));
+    job.fake.set_entries(entries);
+    let first = job.run("run-1", "2026-11-03T00:03:00Z").await;
+    assert_eq!(first.code, 3, "{first:#?}");
+    let entry = job.source_entry("run-1").await;
+    assert_eq!(entry["status"], "incomplete", "{entry:#}");
+    assert!(
+        entry["missing"].as_str().unwrap().contains(&rfc3339(burst)),
+        "{entry:#}"
+    );
+
+    // Fetching run-1's window again would not bring the missing ten back: the window is
+    // committed, and run-2 starts where it ended instead of stalling on it.
+    let second = job.run("run-2", "2026-11-04T00:03:00Z").await;
+    assert_eq!(second.code, 0, "{second:#?}");
+    let next = job.source_entry("run-2").await;
+    assert_eq!(next["continuity"]["previous_run_id"], "run-1", "{next:#}");
+    assert_eq!(next["window"]["start"], entry["window"]["end"], "{next:#}");
+    let exported = job.exported("run-2").await;
+    assert!(!exported.iter().any(|id| id.starts_with("burst-")));
 }
