@@ -373,3 +373,71 @@ async fn an_untrusted_certificate_is_tls_not_unreachable() {
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(line(&ran, "vault", "tls").contains("not trusted"));
 }
+
+/// Every token OpenBao holds, by accessor (the root token's view).
+async fn token_accessors(bao: &OpenBao) -> Vec<String> {
+    let listed = bao
+        .admin(
+            "LIST",
+            "/v1/auth/token/accessors",
+            None,
+            serde_json::Value::Null,
+        )
+        .await;
+    let mut accessors: Vec<String> = listed["data"]["keys"]
+        .as_array()
+        .expect("accessor keys")
+        .iter()
+        .map(|k| k.as_str().expect("an accessor").to_owned())
+        .collect();
+    accessors.sort();
+    accessors
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_check_logs_in_with_the_sources_auth_method_and_revokes_the_login() {
+    let bao = OpenBao::start().await;
+    bao.enable_auth(None, "approle", "approle").await;
+    let full = "path \"sys/internal/counters/activity/export\" { capabilities = [\"read\", \"sudo\"] }\npath \"sys/internal/counters/activity\" { capabilities = [\"read\"] }\npath \"sys/internal/counters/config\" { capabilities = [\"read\"] }\n";
+    bao.admin(
+        "PUT",
+        "/v1/sys/policies/acl/rollcall",
+        None,
+        serde_json::json!({ "policy": full }),
+    )
+    .await;
+    // The role's tokens live 10 minutes: the deadline must be shorter for the TTL check to pass.
+    let (role_id, secret_id) = bao.approle(None, "approle", "rollcall", "rollcall").await;
+    let ws = Workspace::new();
+    let spec = format!(
+        "job: j\n{}http:\n  max_retries: 0\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    timeout: 5m\n    auth: {{method: approle, role_id_env: RID, secret_id_env: SID}}\n",
+        local_output(&ws),
+        bao.url
+    );
+    let before = token_accessors(&bao).await;
+
+    let ran = check(&ws, &spec, &[("RID", &role_id), ("SID", &secret_id)]).await;
+    // With no VAULT_TOKEN, only the login's token can have passed the capability and TTL
+    // checks; what stops it is OpenBao itself, which has no activity export.
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    let missing = line(&ran, "vault", "not_found");
+    assert!(
+        missing.contains("this server has no activity export"),
+        "{missing}"
+    );
+    assert_eq!(
+        token_accessors(&bao).await,
+        before,
+        "the check revokes the token its login obtained"
+    );
+    assert!(
+        !ran.all_output().contains(&secret_id),
+        "the secret never shows"
+    );
+
+    let ran = check(&ws, &spec, &[("RID", &role_id), ("SID", "not-the-secret")]).await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    let refused = line(&ran, "vault", "unauthorized");
+    assert!(refused.contains("approle"), "{refused}");
+    assert_eq!(token_accessors(&bao).await, before);
+}
