@@ -7,35 +7,39 @@
 //! uploads are aborted and no manifest is written, so nothing looks complete that is not.
 
 mod continuous;
+mod describe;
 mod finish;
+mod options;
 mod prepare;
 mod publish;
+mod source_task;
 
-use crate::config::{ConfigError, Environment};
+use crate::config::ConfigError;
 use crate::http::HttpClient;
 use crate::job::{self, JobSpec};
 use crate::metrics::{self, MetricsSpec};
 use crate::output::{KeyValues, Output, OutputError, StoreRetries};
 use crate::report::manifest::{
-    Manifest, NotRemoved, ReportEntry, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry,
-    SourceStatus, SummaryKeys, Window,
+    Manifest, NotRemoved, RunStatus, SCHEMA_VERSION, ShardInfo, SourceEntry, SourceStatus,
+    SummaryKeys,
 };
 use crate::report::summary::{RunView, SourceFacts};
 use crate::report::{CsvReport, ReportMeta};
 use crate::sources::vault::Logins;
-use crate::sources::{Exclusive, Source, SourceContext, SourceError, SourceSpec};
+use crate::sources::{Exclusive, Source, SourceError, SourceSpec};
 use crate::time::RunClock;
 use chrono::{DateTime, Utc};
-use continuous::{LEASE_MARGIN, OpenWindow};
+use continuous::{LEASE_MARGIN, OpenWindow, settle_windows};
+pub use describe::describe;
 use finish::failed_entry;
 pub use finish::{FinishFailed, finish_reports};
+pub use options::{RunOptions, Shard};
 use prepare::prepare;
 pub use prepare::{prepare_with_retries, validate};
 use publish::{publish_summary, push_metrics};
-use std::path::PathBuf;
+use source_task::{RunTimer, SourceTask, run_source};
 use std::sync::Arc;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Exit codes, documented in the README and used by the chart's `podFailurePolicy`.
@@ -54,61 +58,6 @@ pub enum ExitStatus {
 impl ExitStatus {
     pub fn code(self) -> u8 {
         self as u8
-    }
-}
-
-/// What to run; built by the CLI from flags and `ROLLCALL_*` settings.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub config: PathBuf,
-    /// Only these sources (by name); empty means all.
-    pub only: Vec<String>,
-    /// Replaces the spec's `output.url`.
-    pub output: Option<String>,
-    pub run_id: Option<String>,
-    pub clock: RunClock,
-    pub env: Environment,
-    pub shard: Option<Shard>,
-}
-
-/// One slice of the sources, for running a job as an Indexed Job across pods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    /// Parses `INDEX/COUNT`, e.g. `0/3`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (index, count) = text
-            .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not INDEX/COUNT, e.g. 0/3"))?;
-        let index: u32 = index
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{index}` is not a shard index"))?;
-        let count: u32 = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{count}` is not a shard count"))?;
-        if count == 0 || index >= count {
-            return Err(format!(
-                "shard {index}/{count} is out of range: the index counts from 0 and must be below the count"
-            ));
-        }
-        Ok(Self { index, count })
-    }
-
-    /// Stable assignment: the same source name lands on the same shard in every run, whatever
-    /// the order or number of other sources (FNV-1a of the name, modulo the count).
-    pub fn owns(&self, source_name: &str) -> bool {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in source_name.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        hash % u64::from(self.count) == u64::from(self.index)
     }
 }
 
@@ -402,84 +351,6 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
     })
 }
 
-/// A few lines for people: the headline finding of each source, where the manifest, summary
-/// and reports are, and what failed.
-pub fn describe(summary: &RunSummary) -> String {
-    let m = &summary.manifest;
-    let mut out = format!(
-        "rollcall: run {} of job `{}` {}; manifest: {} in {}",
-        m.run_id,
-        m.job,
-        m.status.as_str(),
-        summary.manifest_key,
-        summary.output
-    );
-    // A failed source's error follows below; its headline would only repeat it.
-    for ((source, headline), entry) in summary.headlines.iter().zip(&m.sources) {
-        if entry.status != SourceStatus::Failed {
-            out.push_str(&format!("\n  {source}: {headline}"));
-        }
-    }
-    if let Some(keys) = &m.summary {
-        out.push_str(&format!("\n  summary: {} and {}", keys.html, keys.md));
-    }
-    for source in &m.sources {
-        for report in &source.reports {
-            out.push_str(&format!(
-                "\n  {}: {} rows -> {}",
-                report.meta.name, report.meta.rows, report.meta.key
-            ));
-        }
-        if let Some(error) = &source.error {
-            out.push_str(&format!("\n  {} FAILED: {error}", source.name));
-        }
-        if let Some(missing) = &source.missing {
-            out.push_str(&format!("\n  {} INCOMPLETE: {missing}", source.name));
-        }
-    }
-    out
-}
-
-/// The run's times: its "now" (possibly pinned by `ROLLCALL_NOW`) plus the time elapsed since
-/// it started, so each source's start and end are its own, on the same time line as the run's.
-#[derive(Debug, Clone, Copy)]
-struct RunTimer {
-    started_at: DateTime<Utc>,
-    since: Instant,
-}
-
-impl RunTimer {
-    fn start(started_at: DateTime<Utc>) -> Self {
-        Self {
-            started_at,
-            since: Instant::now(),
-        }
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.started_at + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
-    }
-}
-
-/// Settles every claimed window: committed when the written manifest lists its source as
-/// succeeded or incomplete, released otherwise (`exported` is `None` when no manifest was written).
-async fn settle_windows(
-    windows: Vec<Option<OpenWindow>>,
-    exported: Option<&[SourceEntry]>,
-    now: DateTime<Utc>,
-) {
-    let settling = windows
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, window)| {
-            let covered = exported
-                .and_then(|entries| entries.get(index))
-                .is_some_and(|entry| entry.status.exported_its_window());
-            window.map(|window| window.settle(covered, now))
-        });
-    futures::future::join_all(settling).await;
-}
-
 async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
     cancel.cancelled().await;
     "a termination signal"
@@ -488,112 +359,6 @@ async fn wait_cancel(cancel: &CancellationToken) -> &'static str {
 fn default_run_id(now: DateTime<Utc>) -> String {
     let suffix: u32 = rand::random();
     format!("{}-{suffix:08x}", now.format("%Y%m%dT%H%M%SZ"))
-}
-
-/// One source of the run, ready to fetch: its place in the spec, and the window the run
-/// claimed for it when it is continuous.
-struct SourceTask {
-    index: usize,
-    source: Source,
-    window: Option<Window>,
-}
-
-async fn run_source(
-    spec: &JobSpec,
-    task: SourceTask,
-    output: Output,
-    clock: RunClock,
-    exclusive: Exclusive,
-    timer: RunTimer,
-) -> (SourceEntry, SourceFacts) {
-    let SourceTask {
-        index,
-        source,
-        window,
-    } = task;
-    let source_spec = &spec.sources[index];
-    let name = source_spec.name().to_owned();
-    let started = timer.now();
-    let wall = Instant::now();
-    let deadline = spec.deadline_of(source_spec);
-    let mut ctx = SourceContext::new(
-        name.clone(),
-        clock,
-        tokio::time::Instant::now() + deadline,
-        exclusive,
-        output,
-        spec.reports.formula_escape,
-    );
-    if let Some(window) = window {
-        ctx = ctx.with_window(window);
-    }
-    tracing::info!(source = %name, kind = source_spec.kind(), deadline_s = deadline.as_secs(), "Source started.");
-    let result = match tokio::time::timeout(deadline, source.fetch(&ctx)).await {
-        Ok(Ok(out)) => finish_reports(out.reports)
-            .await
-            .map(|metas| (metas, out.findings, out.facts, out.missing, out.failure)),
-        Ok(Err(e)) => Err(FinishFailed {
-            error: e,
-            not_removed: Vec::new(),
-        }),
-        Err(_) => Err(FinishFailed {
-            error: SourceError::Deadline(deadline),
-            not_removed: Vec::new(),
-        }),
-    };
-    let finished = timer.now();
-    match result {
-        Ok((metas, findings, facts, _, Some(error))) => {
-            // The source refused to publish its actionable report, and wrote the ones that say why.
-            let message = format!("source `{name}`: {error}");
-            tracing::error!(source = %name, error = %message, reports = metas.len(), "Source failed.");
-            let mut entry = failed_entry(source_spec, &clock, started, finished, message);
-            entry.retry_cannot_fix = error.retry_cannot_fix();
-            entry.findings = findings;
-            entry.reports = metas.into_iter().map(ReportEntry::from).collect();
-            (entry, facts)
-        }
-        Ok((metas, findings, facts, missing, None)) => {
-            let rows: u64 = metas.iter().map(|m| m.rows).sum();
-            let elapsed_ms = wall.elapsed().as_millis() as u64;
-            let status = match &missing {
-                None => {
-                    tracing::info!(source = %name, rows, reports = metas.len(), elapsed_ms, "Source succeeded.");
-                    SourceStatus::Succeeded
-                }
-                Some(what) => {
-                    tracing::warn!(source = %name, rows, reports = metas.len(), elapsed_ms, missing = %what, "Source incomplete: reports written, but the API would not give every entry.");
-                    SourceStatus::Incomplete
-                }
-            };
-            let plan = source_spec.plan(&clock);
-            let entry = SourceEntry {
-                name,
-                kind: source_spec.kind().to_owned(),
-                status,
-                started_at: started,
-                finished_at: finished,
-                window: plan.window,
-                thresholds: plan.thresholds,
-                findings,
-                reports: metas.into_iter().map(ReportEntry::from).collect(),
-                reports_not_removed: Vec::new(),
-                error: None,
-                missing,
-                continuity: None,
-                retry_cannot_fix: false,
-            };
-            (entry, facts)
-        }
-        Err(FinishFailed { error, not_removed }) => {
-            let message = format!("source `{name}`: {error}");
-            tracing::error!(source = %name, error = %message, "Source failed.");
-            let mut entry = failed_entry(source_spec, &clock, started, finished, message);
-            entry.retry_cannot_fix = error.retry_cannot_fix();
-            entry.reports_not_removed = not_removed;
-            (entry, SourceFacts::default())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -149,3 +149,22 @@ impl OpenWindow {
         }
     }
 }
+
+/// Settles every claimed window: committed when the written manifest lists its source as
+/// succeeded or incomplete, released otherwise (`exported` is `None` when no manifest was written).
+pub async fn settle_windows(
+    windows: Vec<Option<OpenWindow>>,
+    exported: Option<&[SourceEntry]>,
+    now: DateTime<Utc>,
+) {
+    let settling = windows
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, window)| {
+            let covered = exported
+                .and_then(|entries| entries.get(index))
+                .is_some_and(|entry| entry.status.exported_its_window());
+            window.map(|window| window.settle(covered, now))
+        });
+    futures::future::join_all(settling).await;
+}

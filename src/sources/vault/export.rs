@@ -7,48 +7,6 @@ use crate::http::BodyError;
 use crate::time::Month;
 use futures::StreamExt;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
-
-/// Vault ends an export after 10 minutes (its `VAULT_ACTIVITY_EXPORT_DURATION`), so another
-/// client's export holds the node's single export slot at most about that long.
-pub(super) const EXPORT_SLOT_PATIENCE: Duration = Duration::from_secs(11 * 60);
-const EXPORT_SLOT_FIRST_WAIT: Duration = Duration::from_secs(1);
-const EXPORT_SLOT_LONGEST_WAIT: Duration = Duration::from_secs(60);
-
-/// Waits while another client's export holds the node's single export slot: 1 s, doubling to
-/// a minute, for up to [`EXPORT_SLOT_PATIENCE`] in all (an export can run 10 minutes), and never
-/// past the source's deadline.
-#[derive(Debug)]
-pub(super) struct SlotWait {
-    next: Duration,
-    waited: Duration,
-    deadline: tokio::time::Instant,
-}
-
-impl SlotWait {
-    pub fn new(deadline: tokio::time::Instant) -> Self {
-        Self {
-            next: EXPORT_SLOT_FIRST_WAIT,
-            waited: Duration::ZERO,
-            deadline,
-        }
-    }
-
-    /// Sleeps before the next try; `Err` with the time already waited when patience or the
-    /// deadline is spent.
-    pub async fn wait(&mut self) -> Result<(), Duration> {
-        let wait = self
-            .next
-            .min(EXPORT_SLOT_PATIENCE.saturating_sub(self.waited));
-        if wait.is_zero() || tokio::time::Instant::now() + wait >= self.deadline {
-            return Err(self.waited);
-        }
-        tokio::time::sleep(wait).await;
-        self.waited += wait;
-        self.next = (self.next * 2).min(EXPORT_SLOT_LONGEST_WAIT);
-        Ok(())
-    }
-}
 
 /// Streams one month's NDJSON body into `clients`. Returns the number of records.
 pub(super) async fn parse_export(
@@ -214,37 +172,5 @@ mod tests {
             .feed(month(2025, 3), b"{\"namespace_id\":\"root\"}\n")
             .unwrap_err();
         assert!(err.contains("client_id"), "{err}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn another_export_is_waited_out_for_eleven_minutes_but_never_past_the_deadline() {
-        let start = tokio::time::Instant::now();
-        let mut slot = SlotWait::new(start + Duration::from_secs(3600));
-        let mut tries = 1;
-        while slot.wait().await.is_ok() {
-            tries += 1;
-        }
-        let waited = start.elapsed();
-        // Long enough for an export Vault lets run 10 minutes, polled ever less often.
-        assert_eq!(waited, EXPORT_SLOT_PATIENCE);
-        assert!(waited >= Duration::from_secs(600));
-        assert!(tries < 20, "{tries} tries");
-
-        // A source deadline 90 s away stops the waiting before it, not after.
-        let start = tokio::time::Instant::now();
-        let deadline = start + Duration::from_secs(90);
-        let mut slot = SlotWait::new(deadline);
-        let waited = loop {
-            if let Err(waited) = slot.wait().await {
-                break waited;
-            }
-        };
-        assert!(tokio::time::Instant::now() < deadline);
-        assert_eq!(waited, start.elapsed());
-        assert_eq!(
-            waited,
-            Duration::from_secs(63),
-            "1+2+4+8+16+32; the next 60 s would cross it"
-        );
     }
 }
