@@ -773,3 +773,22 @@ async fn a_server_without_the_activity_export_is_named_as_such() {
     );
     assert_eq!(fake.log.count(), 1, "a 404 is not retried");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_count_every_request_and_each_429() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.add(month(2026, 2), Activity::entity("feb", mid(month(2026, 2))));
+    fake.state()
+        .inject
+        .push_back(rollcall_fakes::vault::rate_limited(1));
+    fake.state().billing_start = Some(mid(month(2026, 3)));
+    let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
+    // Twelve exports plus the retry of the 429, the counts of the eleven complete months (the
+    // current one is still being recorded), and the configuration.
+    let sent = fake.log.count() + fake.queries.count();
+    assert_eq!(sent, 12 + 1 + 11 + 1, "{findings:#}");
+    assert_eq!(findings["requests"], sent as u64, "{findings:#}");
+    assert_eq!(findings["rate_limited"], 1, "{findings:#}");
+}

@@ -36,7 +36,7 @@ pub use reports::{CLIENT_COLUMNS, FORECAST_COLUMNS};
 pub use spec::VaultSpec;
 
 use crate::config::Secret;
-use crate::http::{Call, HttpClient, HttpError, describe_body, join_path};
+use crate::http::{Call, HttpClient, HttpError, RateLimiter, describe_body, join_path};
 use crate::sources::{Fetch, Refusal, SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
 use auth::Session;
@@ -75,6 +75,11 @@ pub struct VaultFindings {
     /// The billing-period view, with `billing_forecast: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_period: Option<BillingPeriod>,
+    /// HTTP requests sent for the exports, counts and configuration, retries included (the
+    /// login's are not counted).
+    pub requests: u64,
+    /// Answers that were HTTP 429 (a rate-limit quota on the Vault side).
+    pub rate_limited: u64,
 }
 
 /// Where a source's Vault token comes from.
@@ -110,6 +115,9 @@ pub struct VaultSource {
     licensed_clients: Option<u64>,
     billing_forecast: bool,
     request_timeout: Duration,
+    /// Counts the source's requests and 429s (Vault's rate-limit quotas answer 429 with
+    /// `Retry-After`); it sets no budget of its own.
+    traffic: RateLimiter,
 }
 
 impl std::fmt::Debug for VaultSource {
@@ -172,7 +180,8 @@ impl VaultSource {
     async fn call(&self, url: Url, namespaced: bool) -> Result<Call<'_>, SourceError> {
         let mut call = Call::get(&self.name, url)
             .header("x-vault-token", self.token().await?)
-            .timeout(self.request_timeout);
+            .timeout(self.request_timeout)
+            .limiter(&self.traffic);
         if namespaced && let Some(ns) = &self.namespace {
             let value = reqwest::header::HeaderValue::from_str(ns).map_err(|_| {
                 SourceError::Data(format!("namespace `{ns}` is not a valid header value"))

@@ -112,6 +112,8 @@ impl VaultSource {
             .filter(|c| c.is_unchecked())
             .map(|c| c.month.clone())
             .collect();
+        // Every request of the source is done by now: the reports are built from their answers.
+        let traffic = self.traffic.stats();
         let findings = VaultFindings {
             clients: schedule.len() as u64,
             clients_counted_now: counted_now(&schedule, current),
@@ -122,6 +124,8 @@ impl VaultSource {
             months_unchecked,
             month_checks: checks,
             billing_period,
+            requests: traffic.requests,
+            rate_limited: traffic.rate_limited,
         };
         // Vault leaves these empty for the root namespace and for some record shapes.
         let counts = |map: BTreeMap<&str, u64>, empty: &str| -> Vec<Count> {
@@ -147,8 +151,8 @@ impl VaultSource {
         Ok(
             SourceOutput::new(reports, &findings).with_facts(SourceFacts {
                 details: Some(KindDetails::Vault(details)),
-                requests: None,
-                rate_limited: None,
+                requests: Some(traffic.requests),
+                rate_limited: Some(traffic.rate_limited),
             }),
         )
     }

@@ -3,7 +3,7 @@
 use super::auth::{AuthSpec, LoginSpec, Logins};
 use super::{VaultSource, VaultToken};
 use crate::config::{ConfigError, Environment, KeyPath, Problems, Secret, parse_base_url};
-use crate::http::{HttpClient, HttpSpec};
+use crate::http::{HttpClient, HttpSpec, RateLimiter};
 use crate::report::manifest::Window;
 use crate::sources::{CommonSpec, Plan, SourceKind};
 use crate::time::{Month, RunClock};
@@ -208,6 +208,7 @@ impl SourceKind for VaultSpec {
             licensed_clients: self.licensed_clients,
             billing_forecast: self.billing_forecast,
             request_timeout: common.request_timeout,
+            traffic: RateLimiter::new(None),
         })
     }
 }
