@@ -385,12 +385,7 @@ async fn every_bad_spec_exits_2_naming_the_problem_and_its_line() {
     for (name, bytes, needle, line) in cases {
         std::fs::write(&path, &bytes).unwrap();
         let started = std::time::Instant::now();
-        let ran = rollcall(
-            &["validate", "--config", path.to_str().unwrap()],
-            &env,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("validate", &path, &env).await;
         assert!(started.elapsed().as_secs() < 10, "{name}: took too long");
         assert_eq!(ran.code, 2, "{name}: {ran:#?}");
         assert!(
@@ -423,12 +418,7 @@ async fn every_problem_of_a_spec_is_reported_at_once() {
     let spec = ws.spec_text(
         "job: nightly\nschedul: daily\nsources:\n  - name: vault-a\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n    months: 0\n  - name: vault-b\n    kind: vault_client_activity\n    token_env: VAULT_B_TOKEN\n  - name: ld\n    kind: launchdarkly_audit_log\n    concurrency: many\n",
     );
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[],
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     for needle in [
         ":2:1: `schedul`: unknown field",
@@ -524,12 +514,7 @@ async fn clock_and_environment_problems_exit_2_with_file_and_line_before_any_req
     for (name, text, env, needle, line) in cases {
         std::fs::write(&path, text).unwrap();
         for command in ["validate", "run"] {
-            let ran = rollcall(
-                &[command, "--config", path.to_str().unwrap()],
-                &env,
-                ws.path(),
-            )
-            .await;
+            let ran = ws.rollcall(command, &path, &env).await;
             assert_eq!(ran.code, 2, "{name} ({command}): {ran:#?}");
             assert!(
                 ran.stderr.contains(needle),
@@ -570,12 +555,7 @@ async fn an_empty_window_at_run_time_exits_2() {
         ("LD_API_TOKEN".to_owned(), "api-ok".to_owned()),
         ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
     ];
-    let ran = rollcall(
-        &["run", "--config", path.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &path, &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ran.stderr.contains("the window is empty"), "{}", ran.stderr);
 }

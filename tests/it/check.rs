@@ -23,12 +23,7 @@ async fn check(ws: &Workspace, spec: &str, env: &[(&str, &str)]) -> Ran {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     env.push(("ROLLCALL_NOW".into(), NOW.into()));
-    rollcall(
-        &["check", "--config", path.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await
+    ws.rollcall("check", &path, &env).await
 }
 
 /// The line of `target`, which must start with `code`.

@@ -44,12 +44,7 @@ async fn exit_0_when_every_source_succeeds_with_a_final_summary_event() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     // Logs are JSON lines on stderr; the last one is the run summary.
     let last: serde_json::Value = serde_json::from_str(ran.stderr.lines().last().unwrap()).unwrap();
@@ -77,12 +72,7 @@ async fn exit_3_when_one_source_fails_and_the_other_is_written() {
         vault_item("good", &good.url()),
         vault_item("bad", &bad.url()),
     ]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert_eq!(csv_rows(&ws.object("/good.csv").unwrap()).len(), 2);
     assert!(ws.object("/bad.csv").is_none());
@@ -110,12 +100,7 @@ async fn exit_2_for_a_bad_spec_naming_file_line_and_key_and_nothing_is_fetched()
         fake.url()
     )]);
     for command in ["run", "validate"] {
-        let ran = rollcall(
-            &[command, "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall(command, &spec, &env()).await;
         assert_eq!(ran.code, 2, "{command}: {ran:#?}");
         assert!(
             ran.stderr
@@ -128,12 +113,7 @@ async fn exit_2_for_a_bad_spec_naming_file_line_and_key_and_nothing_is_fetched()
         "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 0\n",
         fake.url()
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 2);
     assert!(
         ran.stderr
@@ -150,12 +130,9 @@ async fn exit_2_for_a_missing_secret_or_spec_file() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[("ROLLCALL_NOW".into(), NOW.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("run", &spec, &[("ROLLCALL_NOW".into(), NOW.into())])
+        .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.stderr.contains("source `v`") && ran.stderr.contains("VAULT_TOKEN_FILE"),
@@ -183,12 +160,7 @@ async fn exit_2_when_every_source_refuses_its_credentials() {
     fake.state().token = "rotated".into();
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert_eq!(ws.manifest().unwrap()["status"], "failed");
 }
@@ -198,12 +170,7 @@ async fn validate_checks_secrets_without_fetching() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stdout.contains("valid"), "{}", ran.stdout);
     // It says plainly what it did not check, and what does.
@@ -248,12 +215,7 @@ async fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
     let mut vars = env();
     vars.push(("ROLLCALL_LOG_FORMAT".into(), "text".into()));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stderr.contains("Run started."), "{ran:#?}");
     assert!(
@@ -323,12 +285,7 @@ async fn the_manifest_states_what_an_auditor_checks() {
         "job: test-job\noutput:\n  url: ./reports\nsources:\n{}",
         vault_item("v", &fake.url())
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let manifest = ws.manifest().expect("a manifest");
     assert_eq!(manifest["schema_version"], 3);
@@ -372,12 +329,7 @@ async fn shards_split_the_sources_between_runs() {
         let mut vars = env();
         vars.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
         vars.push(("ROLLCALL_SHARD_COUNT".into(), "2".into()));
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, 0, "{ran:#?}");
     }
     // Every source ran exactly once across the two shards, each shard wrote its own manifest.
@@ -413,12 +365,7 @@ async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() 
     fake.add(month(2026, 11), b);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
     let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
@@ -436,12 +383,7 @@ async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() 
         ws.reports().display(),
         vault_item("v", &fake.url())
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
     let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
@@ -492,12 +434,7 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     assert!(ws.objects().is_empty(), "{:?}", ws.objects().keys());
 
     fake.state().delay = std::time::Duration::ZERO;
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 }
 
@@ -515,12 +452,7 @@ async fn an_unreadable_or_invalid_ca_bundle_is_a_configuration_error() {
             "{}    ca_cert: {ca}\n",
             vault_item("v", &fake.url())
         )]);
-        let ran = rollcall(
-            &["validate", "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("validate", &spec, &env()).await;
         assert_eq!(ran.code, 2, "{ran:#?}");
         assert!(ran.stderr.contains(needle), "{}", ran.stderr);
     }
@@ -537,12 +469,7 @@ async fn a_source_past_its_deadline_fails_alone() {
         format!("{}    timeout: 1s\n", vault_item("slow", &slow.url())),
     ]);
     let started = std::time::Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(ran.code, 3, "{ran:#?}");
     let manifest = ws.manifest().unwrap();
@@ -610,12 +537,7 @@ async fn a_source_whose_second_report_cannot_be_written_leaves_no_report_at_all(
     std::fs::create_dir_all(run_dir.join("v-forecast.csv")).unwrap();
     let mut vars = env();
     vars.push(("ROLLCALL_RUN_ID".into(), "fixed-run".into()));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert!(
         !run_dir.join("v.csv").exists(),

@@ -72,12 +72,9 @@ impl Job {
 
     async fn run_with_token(&self, run_id: &str, now: &str, token: &str) -> Ran {
         let spec = self.ws.path().join("job.yaml");
-        rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &self.env(run_id, now, token),
-            self.ws.path(),
-        )
-        .await
+        self.ws
+            .rollcall("run", &spec, &self.env(run_id, now, token))
+            .await
     }
 
     async fn objects(&self) -> BTreeMap<String, String> {

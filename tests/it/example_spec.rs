@@ -17,11 +17,6 @@ async fn the_example_spec_validates() {
         ("LD_API_TOKEN", "dummy"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let ran = crate::support::rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 }

@@ -3,7 +3,7 @@
 //! every row or fails with a clear error, the healthy source's report is intact, and the exit code
 //! and manifest tell the truth.
 
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, csv_rows};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::time::Duration;
@@ -168,12 +168,7 @@ async fn run_beside_healthy(
         ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
     ];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     let manifest = ws
         .manifest()
         .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));

@@ -1,7 +1,7 @@
 //! The LaunchDarkly audit log source through the real binary, against the fake LaunchDarkly.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, rollcall};
+use crate::support::{Ran, Workspace, csv_rows};
 use rollcall_fakes::Canned;
 use rollcall_fakes::launchdarkly::{
     Budget, FakeEntry, FakeLaunchDarkly, Storm, Ties, UNAUTHORIZED, demo,
@@ -119,12 +119,7 @@ async fn run_ld_env(
     ));
     let mut vars = vec![("ROLLCALL_NOW".to_owned(), NOW.to_owned())];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 
@@ -962,15 +957,16 @@ async fn text_survives_a_csv_round_trip_and_formulas_are_neutralised() {
         ws.reports().display(),
         fake.url()
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("LD_API_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &[
+                ("LD_API_TOKEN".into(), TOKEN.into()),
+                ("ROLLCALL_NOW".into(), NOW.into()),
+            ],
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(
         report(&ws)[1][4],
@@ -1077,12 +1073,7 @@ async fn the_demo_fake_produces_its_report() {
     let (fake, item, env) = demo().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[item]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/launchdarkly.csv").unwrap());
     assert!(rows.len() > 200, "{}", rows.len());

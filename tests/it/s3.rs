@@ -2,7 +2,7 @@
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
 use crate::support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, get, start_s3, store};
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, csv_rows};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
@@ -47,12 +47,7 @@ async fn run_writes_reports_and_manifest_to_s3_with_signed_requests() {
     let fake = vault_with_data().await;
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let store = store(&s3, SECRET_KEY);
     let base = "compliance/s3-job/2026-11-22/run-1";
@@ -89,12 +84,7 @@ async fn a_wrong_secret_fails_clearly_and_writes_nothing() {
     let fake = vault_with_data().await;
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env("not-the-secret"),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env("not-the-secret")).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let output = ran.all_output();
     assert!(
@@ -119,12 +109,7 @@ async fn an_existing_report_is_never_overwritten() {
         .unwrap();
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert_eq!(get(&store, key).await.as_deref(), Some("precious\n"));
     let manifest: serde_json::Value = serde_json::from_str(
@@ -211,12 +196,7 @@ async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() 
         .unwrap()
         .replace("s3://reports/", "s3://no-such-bucket/");
     let spec = ws.spec_text(&text);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(
         ran.stderr.contains("no-such-bucket") && ran.stderr.contains("bucket exists"),
@@ -234,12 +214,7 @@ async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() 
     let text = std::fs::read_to_string(&spec).unwrap();
     assert!(text.contains(&endpoint));
     let started = Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(
         ran.stderr.contains("endpoint is reachable"),

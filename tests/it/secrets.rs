@@ -83,12 +83,7 @@ async fn tokens_appear_in_no_output_on_any_path_and_go_only_to_their_host() {
         setup(&a, &b);
         let ws = Workspace::new();
         let spec = spec(&ws, &a, &b.url());
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &env()).await;
         assert!(
             ran.stderr.contains("\"level\":\"DEBUG\""),
             "{name}: debug logs are on"
@@ -120,21 +115,11 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
         .unwrap();
     let ws = Workspace::new();
     let spec = spec(&ws, &a, &format!("http://{closed}"));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert_clean("unreachable host", &ws, &ran.all_output());
 
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 0);
     assert_clean("validate", &ws, &ran.all_output());
 
@@ -142,22 +127,12 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
     let mut bad = env();
     bad.retain(|(k, _)| k != "VAULT_B_TOKEN");
     bad.push(("VAULT_B_TOKEN".into(), format!("{TOKEN_B}\u{7}")));
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &bad,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &bad).await;
     assert_eq!(ran.code, 2);
     assert_clean("bad token value", &ws, &ran.all_output());
 
     let broken = ws.spec_text(&format!("job: [\nsources: {TOKEN_A}\n"));
-    let ran = rollcall(
-        &["validate", "--config", broken.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &broken, &env()).await;
     assert_eq!(ran.code, 2);
     // A secret pasted into the spec by mistake is the user's own text; the env ones must not show.
     assert!(!ran.all_output().contains(TOKEN_B) && !ran.all_output().contains(AWS_SECRET));
@@ -203,12 +178,7 @@ async fn every_kind_keeps_its_token_out_of_output_and_on_its_own_host() {
         let mut vars = env();
         vars.push(("TREND_VISION_ONE_TOKEN".into(), TREND.into()));
         vars.push(("LD_API_TOKEN".into(), LD.into()));
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, if failing { 3 } else { 0 }, "{ran:#?}");
         let mut everything = ran.all_output();
         for (key, content) in ws.objects() {

@@ -498,12 +498,7 @@ async fn the_demo_run_writes_a_summary_chromium_renders_and_pushes_every_series(
         gateway.url,
         demo.items
     ));
-    let ran = crate::support::rollcall(
-        &["run", "--config", &spec.display().to_string()],
-        &demo.env,
-        workspace.path(),
-    )
-    .await;
+    let ran = workspace.rollcall("run", &spec, &demo.env).await;
     assert_eq!(ran.code, 0, "{}", ran.all_output());
 
     // The manifest names both summaries; both exist beside it.
@@ -626,12 +621,7 @@ async fn run_with_pushgateway(
         workspace.reports().display(),
     ));
     let started = std::time::Instant::now();
-    let ran = crate::support::rollcall(
-        &["run", "--config", &spec.display().to_string()],
-        &env,
-        workspace.path(),
-    )
-    .await;
+    let ran = workspace.rollcall("run", &spec, &env).await;
     let elapsed = started.elapsed();
     let manifest = manifest_of(&workspace);
     (ran, manifest, elapsed)

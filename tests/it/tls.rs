@@ -42,12 +42,13 @@ async fn a_custom_ca_from_vault_cacert_or_the_spec_is_trusted() {
     std::fs::write(&ca, &tls.ca_pem).unwrap();
 
     let spec = ws.spec(&[item(&fake.https_url(), "")]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(&[("VAULT_CACERT", ca.to_str().unwrap())]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &env(&[("VAULT_CACERT", ca.to_str().unwrap())]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 
     let ws2 = Workspace::new();
@@ -55,12 +56,7 @@ async fn a_custom_ca_from_vault_cacert_or_the_spec_is_trusted() {
         &fake.https_url(),
         &format!("    ca_cert: {}\n", ca.display()),
     )]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws2.path(),
-    )
-    .await;
+    let ran = ws2.rollcall("run", &spec, &env(&[])).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.count(), 2);
 }
@@ -78,12 +74,7 @@ async fn an_unknown_ca_fails_clearly_without_reaching_the_api() {
         env(&[("VAULT_CACERT", wrong_ca.to_str().unwrap())]),
     ] {
         let spec = ws.spec(&[item(&fake.https_url(), "")]);
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, 1, "{ran:#?}");
         let manifest = ws.manifest().unwrap();
         let error = manifest["sources"][0]["error"].as_str().unwrap().to_owned();
@@ -101,12 +92,7 @@ async fn an_unknown_ca_fails_clearly_without_reaching_the_api() {
 async fn plain_http_to_a_remote_host_is_refused_unless_allowed() {
     let ws = Workspace::new();
     let spec = ws.spec(&[item("http://vault.internal.example:8200", "")]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env(&[])).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.stderr.contains("plain http") && ran.stderr.contains("allow_http"),
@@ -119,12 +105,7 @@ async fn plain_http_to_a_remote_host_is_refused_unless_allowed() {
         "http://vault.internal.example:8200",
         "    allow_http: true\n",
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env(&[])).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 
     let ran = rollcall(

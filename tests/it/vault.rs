@@ -1,7 +1,7 @@
 //! The Vault source through the real binary, against the fake Vault.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, csv_rows};
 use rollcall_fakes::vault::Month;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
@@ -108,12 +108,7 @@ async fn run_vault(
         ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
     ];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 
@@ -161,15 +156,16 @@ async fn leap_february_is_requested_to_the_29th() {
         "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 1\n    roll_off_months: 1\n",
         fake.url()
     )]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), "2028-02-15T00:00:00Z".into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &[
+                ("VAULT_TOKEN".into(), TOKEN.into()),
+                ("ROLLCALL_NOW".into(), "2028-02-15T00:00:00Z".into()),
+            ],
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.all()[0].query["end_time"], "2028-02-29T23:59:59Z");
 }
@@ -413,19 +409,20 @@ async fn token_from_file_and_vault_cli_variables() {
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     // No address in the spec: VAULT_ADDR; the token from VAULT_TOKEN_FILE.
     let spec = ws.spec(&["  - name: v\n    kind: vault_client_activity\n".to_owned()]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_ADDR".into(), fake.url()),
-            (
-                "VAULT_TOKEN_FILE".into(),
-                token_file.to_str().unwrap().into(),
-            ),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &[
+                ("VAULT_ADDR".into(), fake.url()),
+                (
+                    "VAULT_TOKEN_FILE".into(),
+                    token_file.to_str().unwrap().into(),
+                ),
+                ("ROLLCALL_NOW".into(), NOW.into()),
+            ],
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.all()[0].headers["x-vault-token"], TOKEN);
 }
@@ -546,15 +543,16 @@ async fn two_sources_for_two_namespaces_of_one_cluster_take_turns_and_both_succe
     fake.state().delay = std::time::Duration::from_millis(60);
     let ws = Workspace::new();
     let spec = ws.spec(&two_namespaces(&fake));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &[
+                ("VAULT_TOKEN".into(), TOKEN.into()),
+                ("ROLLCALL_NOW".into(), NOW.into()),
+            ],
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.max_concurrent(), 1, "never two exports at once");
     assert!(
@@ -668,12 +666,9 @@ async fn fewer_months_than_roll_off_months_is_a_spec_error() {
     let spec = ws.spec(&[
         "  - name: v\n    kind: vault_client_activity\n    address: https://vault.example.com\n    months: 6\n    roll_off_months: 12\n".to_owned(),
     ]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[("VAULT_TOKEN".into(), TOKEN.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("validate", &spec, &[("VAULT_TOKEN".into(), TOKEN.into())])
+        .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.stderr.contains("sources[0].months")

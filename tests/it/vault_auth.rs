@@ -11,7 +11,7 @@
 use crate::support::openbao::{
     Answer, JwtKey, OpenBao, Role, service_account, service_account_token,
 };
-use crate::support::{Ran, Workspace, rollcall};
+use crate::support::{Ran, Workspace};
 use rollcall_fakes::kubernetes::TokenReview;
 use rollcall_fakes::vault::{
     Activity, AuthBackend, FakeMount, FakeVault, KubernetesLogin, PATH_PREFIX, Version, mid, month,
@@ -49,12 +49,7 @@ async fn run(sources: &[String], env: &[(&str, String)]) -> (Workspace, Ran) {
     let spec = ws.spec(sources);
     let mut vars = vec![("ROLLCALL_NOW".to_owned(), NOW.to_owned())];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 

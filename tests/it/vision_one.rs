@@ -727,12 +727,7 @@ async fn a_quota_shared_with_another_client_is_waited_out_not_failed() {
         item(&fake, FAST_PATIENCE)
     ));
     let started = Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     let elapsed = started.elapsed();
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(fake.too_many_count() >= 1, "{:?}", fake.log.statuses());
@@ -920,31 +915,18 @@ async fn validate_accepts_a_region_and_refuses_both_region_and_base_url() {
     let spec = ws.spec(&[format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: jp\n    token_env: V1_KEY\n"
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[("V1_KEY".into(), TOKEN.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("validate", &spec, &[("V1_KEY".into(), TOKEN.into())])
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[],
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ran.all_output().contains("V1_KEY_FILE"), "{ran:#?}");
 
     let spec = ws.spec(&[format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: eu\n    base_url: https://proxy.internal\n"
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.all_output().contains("job.yaml:8:") && ran.all_output().contains("not both"),

@@ -165,10 +165,24 @@ impl Workspace {
         hit
     }
 
+    /// Runs `rollcall <command> --config <spec>` in this folder with exactly `env`.
+    pub async fn rollcall(&self, command: &str, spec: &Path, env: &[(String, String)]) -> Ran {
+        let spec = spec.to_str().expect("the scratch folder's path is UTF-8");
+        rollcall(&[command, "--config", spec], env, self.path()).await
+    }
+
     pub fn manifest(&self) -> Option<serde_json::Value> {
         self.object("manifest.json")
             .map(|text| serde_json::from_str(&text).expect("manifest is JSON"))
     }
+}
+
+/// An environment for the binary from `(variable, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 /// CSV text → rows of cells (header first), through a real CSV reader.
