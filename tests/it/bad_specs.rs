@@ -1,7 +1,7 @@
 //! Malformed and hostile job specs: each is refused with exit 2, a message naming the problem,
 //! and (where the YAML has one) its line; the parser never panics on any input.
 
-use crate::support::{Workspace, rollcall};
+use crate::support::{Workspace, rollcall, vars};
 use proptest::prelude::*;
 
 const GOOD: &str = "\
@@ -551,10 +551,10 @@ async fn an_empty_window_at_run_time_exits_2() {
         "job: nightly\noutput:\n  url: ./reports\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-11-22T03:00:00Z\n",
     )
     .unwrap();
-    let env = [
-        ("LD_API_TOKEN".to_owned(), "api-ok".to_owned()),
-        ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
-    ];
+    let env = vars(&[
+        ("LD_API_TOKEN", "api-ok"),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
+    ]);
     let ran = ws.rollcall("run", &path, &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ran.stderr.contains("the window is empty"), "{}", ran.stderr);

@@ -1,6 +1,6 @@
 //! The command line on the real binary: exit codes, validate, flags versus environment, logs.
 
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, csv_rows, rollcall, vars};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.cli-secret-token-81d0";
@@ -11,10 +11,7 @@ fn vault_item(name: &str, url: &str) -> String {
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![
-        ("VAULT_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), NOW.into()),
-    ]
+    vars(&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)])
 }
 
 async fn healthy_vault() -> FakeVault {
@@ -131,7 +128,7 @@ async fn exit_2_for_a_missing_secret_or_spec_file() {
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
     let ran = ws
-        .rollcall("run", &spec, &[("ROLLCALL_NOW".into(), NOW.into())])
+        .rollcall("run", &spec, &vars(&[("ROLLCALL_NOW", NOW)]))
         .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(

@@ -3,7 +3,7 @@
 //! every row or fails with a clear error, the healthy source's report is intact, and the exit code
 //! and manifest tell the truth.
 
-use crate::support::{Workspace, csv_rows};
+use crate::support::{Workspace, csv_rows, vars};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::time::Duration;
@@ -163,11 +163,7 @@ async fn run_beside_healthy(
         ws.reports().display(),
         healthy.url(),
     ));
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let vars = vars(&[&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)], env].concat());
     let ran = ws.rollcall("run", &spec, &vars).await;
     let manifest = ws
         .manifest()

@@ -1,7 +1,7 @@
 //! The LaunchDarkly audit log source through the real binary, against the fake LaunchDarkly.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows};
+use crate::support::{Ran, Workspace, csv_rows, vars};
 use rollcall_fakes::Canned;
 use rollcall_fakes::launchdarkly::{
     Budget, FakeEntry, FakeLaunchDarkly, Storm, Ties, UNAUTHORIZED, demo,
@@ -46,6 +46,9 @@ struct LdMatrix {
 }
 
 impl MatrixSource for LdMatrix {
+    const SECRET_VARIABLE: &str = "LD_API_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = FakeLaunchDarkly::start(TOKEN).await;
         let rows = match case {
@@ -75,12 +78,6 @@ impl MatrixSource for LdMatrix {
             self.fake.url()
         )
     }
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("LD_API_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ]
-    }
     fn name(&self) -> &str {
         "ld-test"
     }
@@ -89,9 +86,6 @@ impl MatrixSource for LdMatrix {
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.statuses()
-    }
-    fn data_requests(&self) -> usize {
-        self.fake.status_count(200) as usize
     }
     fn secret(&self) -> String {
         TOKEN.into()
@@ -117,8 +111,7 @@ async fn run_ld_env(
         ws.reports().display(),
         fake.url()
     ));
-    let mut vars = vec![("ROLLCALL_NOW".to_owned(), NOW.to_owned())];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let vars = vars(&[&[("ROLLCALL_NOW", NOW)], env].concat());
     let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
@@ -961,10 +954,7 @@ async fn text_survives_a_csv_round_trip_and_formulas_are_neutralised() {
         .rollcall(
             "run",
             &spec,
-            &[
-                ("LD_API_TOKEN".into(), TOKEN.into()),
-                ("ROLLCALL_NOW".into(), NOW.into()),
-            ],
+            &vars(&[("LD_API_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)]),
         )
         .await;
     assert_eq!(ran.code, 0, "{ran:#?}");

@@ -2,23 +2,18 @@
 //! certificate from an unknown CA is refused with a clear error, and plain http to a host that is
 //! not loopback is refused unless the spec allows it.
 
-use crate::support::{Workspace, rollcall};
+use crate::support::{Workspace, rollcall, vars};
 use rollcall_fakes::TlsIdentity;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.tls-test-token-2c7e";
 
 fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
+    let base = [
+        ("VAULT_TOKEN", TOKEN),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
     ];
-    vars.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    vars
+    vars(&[&base[..], extra].concat())
 }
 
 async fn https_vault(tls: &TlsIdentity) -> FakeVault {

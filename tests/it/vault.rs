@@ -1,7 +1,7 @@
 //! The Vault source through the real binary, against the fake Vault.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Workspace, csv_rows};
+use crate::support::{Workspace, csv_rows, vars};
 use rollcall_fakes::vault::Month;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
@@ -19,6 +19,9 @@ struct VaultMatrix {
 }
 
 impl MatrixSource for VaultMatrix {
+    const SECRET_VARIABLE: &str = "VAULT_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = FakeVault::start(TOKEN, Version::V1_18).await;
         let mut rows = 0;
@@ -62,12 +65,6 @@ impl MatrixSource for VaultMatrix {
             self.fake.url()
         )
     }
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ]
-    }
     fn name(&self) -> &str {
         "vault-test"
     }
@@ -76,14 +73,6 @@ impl MatrixSource for VaultMatrix {
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
-    }
-    fn data_requests(&self) -> usize {
-        self.fake
-            .log
-            .statuses()
-            .iter()
-            .filter(|s| **s == 200)
-            .count()
     }
     fn secret(&self) -> String {
         TOKEN.into()
@@ -103,11 +92,7 @@ async fn run_vault(
         "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n{extra}",
         fake.url()
     )]);
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let vars = vars(&[&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)], env].concat());
     let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
@@ -160,10 +145,10 @@ async fn leap_february_is_requested_to_the_29th() {
         .rollcall(
             "run",
             &spec,
-            &[
-                ("VAULT_TOKEN".into(), TOKEN.into()),
-                ("ROLLCALL_NOW".into(), "2028-02-15T00:00:00Z".into()),
-            ],
+            &vars(&[
+                ("VAULT_TOKEN", TOKEN),
+                ("ROLLCALL_NOW", "2028-02-15T00:00:00Z"),
+            ]),
         )
         .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
@@ -413,14 +398,11 @@ async fn token_from_file_and_vault_cli_variables() {
         .rollcall(
             "run",
             &spec,
-            &[
-                ("VAULT_ADDR".into(), fake.url()),
-                (
-                    "VAULT_TOKEN_FILE".into(),
-                    token_file.to_str().unwrap().into(),
-                ),
-                ("ROLLCALL_NOW".into(), NOW.into()),
-            ],
+            &vars(&[
+                ("VAULT_ADDR", &fake.url()),
+                ("VAULT_TOKEN_FILE", token_file.to_str().unwrap()),
+                ("ROLLCALL_NOW", NOW),
+            ]),
         )
         .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
@@ -547,10 +529,7 @@ async fn two_sources_for_two_namespaces_of_one_cluster_take_turns_and_both_succe
         .rollcall(
             "run",
             &spec,
-            &[
-                ("VAULT_TOKEN".into(), TOKEN.into()),
-                ("ROLLCALL_NOW".into(), NOW.into()),
-            ],
+            &vars(&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)]),
         )
         .await;
     assert_eq!(ran.code, 0, "{ran:#?}");

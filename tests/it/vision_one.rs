@@ -1,7 +1,7 @@
 //! The Trend Vision One source through the real binary, against the fake Trend API.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, rollcall};
+use crate::support::{Ran, Workspace, csv_rows, rollcall, vars};
 use chrono::{DateTime, Utc};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
@@ -42,10 +42,7 @@ fn item(fake: &FakeVisionOne, extra: &str) -> String {
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![
-        ("TREND_VISION_ONE_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), NOW.into()),
-    ]
+    vars(&[("TREND_VISION_ONE_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)])
 }
 
 /// Runs a spec of the given source items, with fast retries so failure tests stay quick.
@@ -102,6 +99,9 @@ struct TrendMatrix {
 }
 
 impl MatrixSource for TrendMatrix {
+    const SECRET_VARIABLE: &str = "TREND_VISION_ONE_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = fake().await;
         let mut rows = 0;
@@ -164,9 +164,6 @@ impl MatrixSource for TrendMatrix {
     fn source_item(&self) -> String {
         item(&self.fake, FAST_PATIENCE)
     }
-    fn env(&self) -> Vec<(String, String)> {
-        env()
-    }
     fn name(&self) -> &str {
         NAME
     }
@@ -175,14 +172,6 @@ impl MatrixSource for TrendMatrix {
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
-    }
-    fn data_requests(&self) -> usize {
-        self.fake
-            .log
-            .statuses()
-            .iter()
-            .filter(|s| **s == 200)
-            .count()
     }
     fn secret(&self) -> String {
         TOKEN.into()

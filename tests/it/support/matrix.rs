@@ -1,7 +1,7 @@
 //! The shared source test matrix: every source kind runs the same cases against its fake,
 //! through the real binary. A kind joins by implementing [`MatrixSource`] for its fake.
 
-use super::{Workspace, csv_rows, rollcall};
+use super::{Workspace, csv_rows, vars};
 use std::future::Future;
 
 /// The cases every source must get right.
@@ -23,22 +23,34 @@ pub enum Case {
 
 /// A fake set up for one case, and how to point rollcall at it.
 pub trait MatrixSource: Sized {
+    /// The variable the binary reads the secret from.
+    const SECRET_VARIABLE: &'static str;
+    /// The tests' "now", given to the binary as `ROLLCALL_NOW`.
+    const NOW: &'static str;
     /// Starts the fake with data and behaviour for `case`.
     fn start(case: Case) -> impl Future<Output = Self>;
     /// The `sources:` list item (YAML, indented by two spaces, ending in a newline).
     fn source_item(&self) -> String;
-    /// Environment for the binary: the secret and `ROLLCALL_NOW`.
-    fn env(&self) -> Vec<(String, String)>;
     /// Name of the source in the spec; the main report is `{name}.csv`.
     fn name(&self) -> &str;
     /// Rows the main report must have for this case.
     fn expected_rows(&self) -> usize;
     /// Status codes the fake answered, in order.
     fn statuses(&self) -> Vec<u16>;
-    /// Requests that returned data (pages, months...).
-    fn data_requests(&self) -> usize;
     /// The secret value, which must appear in no output.
     fn secret(&self) -> String;
+
+    /// Environment for the binary: the secret and `ROLLCALL_NOW`.
+    fn env(&self) -> Vec<(String, String)> {
+        vars(&[
+            (Self::SECRET_VARIABLE, &self.secret()),
+            ("ROLLCALL_NOW", Self::NOW),
+        ])
+    }
+    /// Requests that returned data (pages, months...): every fake answers data with a 200.
+    fn data_requests(&self) -> usize {
+        self.statuses().iter().filter(|s| **s == 200).count()
+    }
 }
 
 /// Runs one case end to end and checks what every source must do.
@@ -46,12 +58,7 @@ pub async fn check<S: MatrixSource>(case: Case) {
     let fake = S::start(case).await;
     let ws = Workspace::new();
     let spec = ws.spec(&[fake.source_item()]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().expect("utf-8 path")],
-        &fake.env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &fake.env()).await;
     let context = format!(
         "case {case:?}: {ran:#?}\nobjects: {:#?}",
         ws.objects().keys()
