@@ -1,7 +1,8 @@
 //! The command line on the real binary: exit codes, validate, flags versus environment, logs.
 
-use crate::support::{Workspace, csv_rows, rollcall, vars};
+use crate::support::{Workspace, csv_rows, rollcall, vars, wait_until};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use std::time::Duration;
 
 const TOKEN: &str = "hvs.cli-secret-token-81d0";
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -394,40 +395,13 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     fake.state().delay = std::time::Duration::from_secs(60);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let child = tokio::process::Command::new(crate::support::binary())
-        .args(["run", "--config", spec.to_str().unwrap()])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("VAULT_TOKEN", TOKEN)
-        .env("ROLLCALL_NOW", NOW)
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while fake.max_concurrent() == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "no request arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let running = ws.start_run(&spec, &env());
+    wait_until("no request arrived", || fake.max_concurrent() > 0).await;
     let signalled = std::time::Instant::now();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stopped promptly")
-        .unwrap();
-    assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    let stopped = running.terminate(Duration::from_secs(10)).await;
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert_eq!(stopped.code, 1, "{stopped:#?}");
+    assert!(stopped.stderr.contains("interrupted"), "{stopped:#?}");
     assert!(ws.objects().is_empty(), "{:?}", ws.objects().keys());
 
     fake.state().delay = std::time::Duration::ZERO;

@@ -11,7 +11,7 @@
 use crate::support::openbao::{
     Answer, JwtKey, OpenBao, Role, service_account, service_account_token,
 };
-use crate::support::{Ran, Workspace};
+use crate::support::{Ran, Workspace, vars, wait_until};
 use rollcall_fakes::kubernetes::TokenReview;
 use rollcall_fakes::vault::{
     Activity, AuthBackend, FakeMount, FakeVault, KubernetesLogin, PATH_PREFIX, Version, mid, month,
@@ -701,38 +701,18 @@ async fn an_interrupted_run_still_revokes_its_token() {
     let ws = Workspace::new();
     let auth = "    auth: {method: approle, role_id_env: RID, secret_id_env: SID}\n";
     let spec = ws.spec(&[source("vault-slow", &fake.url(), auth)]);
-    let child = tokio::process::Command::new(crate::support::binary())
-        .args(["run", "--config", spec.to_str().unwrap()])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("RID", "role-1")
-        .env("SID", "secret-1")
-        .env("ROLLCALL_NOW", NOW)
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while fake.max_concurrent() == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "no export arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let running = ws.start_run(
+        &spec,
+        &vars(&[
+            ("RID", "role-1"),
+            ("SID", "secret-1"),
+            ("ROLLCALL_NOW", NOW),
+        ]),
+    );
+    wait_until("no export arrived", || fake.max_concurrent() > 0).await;
     assert_eq!(fake.state().issued.len(), 1, "logged in");
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("stopped promptly")
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let stopped = running.terminate(std::time::Duration::from_secs(20)).await;
+    assert_eq!(stopped.code, 1, "{stopped:#?}");
     assert!(fake.state().issued.is_empty(), "the token was revoked");
     let seen = paths(&fake);
     assert_eq!(
