@@ -443,8 +443,7 @@ async fn a_source_past_its_deadline_fails_alone() {
     let ran = ws.rollcall("run", &spec, &env()).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(ran.code, 3, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][1]["error"].as_str().unwrap();
+    let error = ws.source_error(1);
     assert!(
         error.contains("deadline of 1s") && error.contains("timeout"),
         "{error}"

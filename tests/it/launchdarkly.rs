@@ -991,10 +991,7 @@ async fn a_server_ignoring_before_fails_instead_of_looping() {
     fake.state().ignore_before = true;
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(error.contains("does not honour `before`"), "{error}");
     assert!(error.starts_with("source `ld`"), "{error}");
     assert!(ws.object("/ld.csv").is_none());
@@ -1091,10 +1088,7 @@ async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
     )
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(
         error.contains("Invalid resource specifier") && error.contains("check `q` and `spec`"),
         "{error}"

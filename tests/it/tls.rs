@@ -71,8 +71,7 @@ async fn an_unknown_ca_fails_clearly_without_reaching_the_api() {
         let spec = ws.spec(&[item(&fake.https_url(), "")]);
         let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, 1, "{ran:#?}");
-        let manifest = ws.manifest().unwrap();
-        let error = manifest["sources"][0]["error"].as_str().unwrap().to_owned();
+        let error = ws.source_error(0);
         assert!(error.contains("certificate"), "{error}");
         assert!(
             error.contains("ca_cert") || error.contains("VAULT_CACERT"),

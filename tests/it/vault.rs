@@ -269,8 +269,7 @@ async fn missing_sudo_fails_naming_the_policy() {
     fake.state().sudo = false;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(
         error.contains("sudo") && error.contains("sys/internal/counters/activity/export"),
         "{error}"
@@ -302,8 +301,7 @@ async fn malformed_line_names_month_and_line_and_writes_nothing() {
     fake.state().garbage = Some((month(2026, 4), "not json".into()));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(
         error.contains("2026-04") && error.contains("line 2"),
         "{error}"
@@ -453,10 +451,7 @@ async fn non_utf8_bytes_fail_the_source_naming_the_line() {
     fake.state().raw_line = Some((current(), b"{\"client_id\":\"caf\xe9\"}".to_vec()));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(error.contains("2026-11, line 2"), "{error}");
     assert!(ws.object("/vault-test.csv").is_none());
 }
@@ -486,10 +481,7 @@ async fn a_namespace_exports_itself_and_its_children_only() {
     old.add(current(), Activity::entity("a", mid(current())));
     let (ws, ran) = run_vault(&old, "    namespace: admin\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(
         error.contains("404") && error.contains("unsupported path"),
         "{error}"
@@ -721,10 +713,7 @@ async fn the_billing_forecast_counts_the_current_period_against_the_licence() {
     fake.state().billing_start = None;
     let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(
         error.contains("no billing start") && error.contains("remove `billing_forecast`"),
         "{error}"
@@ -737,10 +726,7 @@ async fn a_server_without_the_activity_export_is_named_as_such() {
     fake.state().openbao = true;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_ne!(ran.code, 0, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(
         error.contains("has no client-activity export") && error.contains("OpenBao"),
         "{error}"

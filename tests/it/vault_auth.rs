@@ -228,10 +228,7 @@ async fn kubernetes_login_failures_say_what_to_check_and_exit_2() {
             format!("    auth: {{method: kubernetes, role: {role}, token_file: {token_file}}}\n");
         let (ws, ran) = run(&[source("vault-k8s", &fake.url(), &auth)], &[]).await;
         assert_eq!(ran.code, 2, "{case}: {ran:#?}");
-        let error = ws.manifest().unwrap()["sources"][0]["error"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let error = ws.source_error(0);
         assert!(
             error.contains("Vault login (kubernetes on auth/kubernetes"),
             "{case}: {error}"
@@ -318,10 +315,7 @@ async fn jwt_login_with_a_test_key_and_its_failures() {
         );
         let (ws, ran) = run(&[source("vault-jwt", &fake.url(), &auth)], &[]).await;
         assert_eq!(ran.code, 2, "{case}: {ran:#?}");
-        let error = ws.manifest().unwrap()["sources"][0]["error"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let error = ws.source_error(0);
         for text in expected {
             assert!(
                 error.contains(text),
@@ -379,10 +373,7 @@ async fn approle_login_in_a_namespace_sends_the_namespace_everywhere() {
     ];
     let (ws, ran) = run(&[source("vault-team", &fake.url(), auth)], &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(
         error.contains("HTTP 400")
             && error.contains("invalid role or secret ID")

@@ -84,13 +84,16 @@ fn row<'r>(rows: &'r [Vec<String>], email: &str) -> &'r [String] {
 }
 
 /// `(decision, reason, matched_by)` of one account.
-fn verdict(rows: &[Vec<String>], email: &str) -> (String, String, String) {
+fn verdict<'r>(rows: &'r [Vec<String>], email: &str) -> (&'r str, &'r str, &'r str) {
     let r = row(rows, email);
-    (r[7].clone(), r[8].clone(), r[9].clone())
+    (&r[7], &r[8], &r[9])
 }
 
-fn v(decision: &str, reason: &str, matched_by: &str) -> (String, String, String) {
-    (decision.into(), reason.into(), matched_by.into())
+/// Checks the `(decision, reason, matched_by)` of each account, by email.
+fn assert_verdicts(rows: &[Vec<String>], expected: &[(&str, (&str, &str, &str))]) {
+    for (email, expected) in expected {
+        assert_eq!(verdict(rows, email), *expected, "the verdict on {email}");
+    }
 }
 
 struct TrendMatrix {
@@ -309,20 +312,19 @@ async fn the_ninety_day_boundary_is_active_and_one_second_more_is_not() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    for name in ["exact", "inside", "fraction"] {
-        let email = format!("{name}@example.com");
-        assert_eq!(
-            verdict(&rows, &email),
-            v("keep", "active", "logged_user_id")
-        );
-    }
+    let active = ("keep", "active", "logged_user_id");
+    assert_verdicts(
+        &rows,
+        &[
+            ("exact@example.com", active),
+            ("inside@example.com", active),
+            ("fraction@example.com", active),
+            ("before@example.com", ("remove", "no_logon_in_window", "")),
+        ],
+    );
     assert_eq!(row(&rows, "exact@example.com")[5], "2026-08-24T03:00:00Z");
     assert_eq!(row(&rows, "exact@example.com")[6], "90");
     assert_eq!(row(&rows, "inside@example.com")[5], "2026-08-24T03:00:01Z");
-    assert_eq!(
-        verdict(&rows, "before@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     assert_eq!(row(&rows, "before@example.com")[5], "");
     let removed = cleanup(&ws);
     let users: Vec<&str> = removed[1..].iter().map(|r| r[0].as_str()).collect();
@@ -340,7 +342,7 @@ async fn the_ninety_day_boundary_is_active_and_one_second_more_is_not() {
     let rows = detail(&ws);
     assert_eq!(
         verdict(&rows, "before@example.com"),
-        v("remove", "last_logon_too_old", "logged_user_id")
+        ("remove", "last_logon_too_old", "logged_user_id")
     );
     assert_eq!(row(&rows, "before@example.com")[5], "2026-08-24T02:59:59Z");
     assert_eq!(row(&rows, "before@example.com")[6], "90");
@@ -397,25 +399,18 @@ async fn logons_match_by_user_id_then_mail_address_then_logged_user() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "a@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "Bea.Berg@Example.com"),
-        v("keep", "active", "logged_user_mail_address")
-    );
-    assert_eq!(
-        verdict(&rows, "c@example.com"),
-        v("keep", "active", "logged_user")
-    );
-    assert_eq!(
-        verdict(&rows, "d@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "e@example.com"),
-        v("remove", "no_logon_in_window", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("a@example.com", ("keep", "active", "logged_user_id")),
+            (
+                "Bea.Berg@Example.com",
+                ("keep", "active", "logged_user_mail_address"),
+            ),
+            ("c@example.com", ("keep", "active", "logged_user")),
+            ("d@example.com", ("keep", "active", "logged_user_id")),
+            ("e@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(
         cleanup(&ws)[1..],
@@ -462,28 +457,24 @@ async fn groups_are_skipped_and_invited_accounts_have_their_own_reason() {
             "added_at"
         ]
     );
-    assert_eq!(
-        verdict(&rows, "soc-team@example.com"),
-        v("skip", "saml_group", "")
-    );
-    assert_eq!(
-        verdict(&rows, "helpdesk@example.com"),
-        v("skip", "saml_group", "logged_user_mail_address")
+    assert_verdicts(
+        &rows,
+        &[
+            ("soc-team@example.com", ("skip", "saml_group", "")),
+            (
+                "helpdesk@example.com",
+                ("skip", "saml_group", "logged_user_mail_address"),
+            ),
+            (
+                "new.hire@example.com",
+                ("remove", "invited_never_logged_on", ""),
+            ),
+            ("accepted@example.com", ("keep", "active", "logged_user_id")),
+            ("gone@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(row(&rows, "soc-team@example.com")[3], "samlGroup");
-    assert_eq!(
-        verdict(&rows, "new.hire@example.com"),
-        v("remove", "invited_never_logged_on", "")
-    );
     assert_eq!(row(&rows, "new.hire@example.com")[4], "invited");
-    assert_eq!(
-        verdict(&rows, "accepted@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "gone@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     assert_eq!(
         cleanup(&ws),
         [
@@ -542,7 +533,7 @@ async fn apostrophes_commas_quotes_and_formulas_survive_into_the_csv() {
     let rows = detail(&ws);
     assert_eq!(
         verdict(&rows, "o'brien@example.com"),
-        v("keep", "active", "logged_user_mail_address")
+        ("keep", "active", "logged_user_mail_address")
     );
     assert_eq!(row(&rows, "o'brien@example.com")[2], "Analyst, \"Tier 2\"");
     let text = ws.object(&format!("/{NAME}.csv")).unwrap();
@@ -745,8 +736,7 @@ async fn persistent_429s_fail_the_source_and_flag_nobody() {
     let (ws, ran) = run_trend(&fake, FAST_PATIENCE).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(
         error.contains("HTTP 429") && error.contains("TooManyRequests: Too many API requests"),
         "{error}"
@@ -804,8 +794,7 @@ async fn an_unreadable_logon_time_fails_the_source_instead_of_guessing() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(
         error.contains("a@example.com") && error.contains("`22/11/2026`"),
         "{error}"
@@ -852,8 +841,7 @@ async fn a_page_that_is_not_the_documented_shape_fails_the_source() {
         let (ws, ran) = run_trend(&fake, "").await;
         assert_eq!(ran.code, 1, "{body}: {ran:#?}");
         assert!(ws.object(&format!("/{NAME}.csv")).is_none(), "{body}");
-        let manifest = ws.manifest().unwrap();
-        let error = manifest["sources"][0]["error"].as_str().unwrap();
+        let error = ws.source_error(0);
         assert!(error.contains("IAM accounts page 1"), "{error}");
     }
 }
@@ -871,8 +859,7 @@ async fn a_next_link_that_loops_fails_the_source() {
     }
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(error.contains("already read"), "{error}");
     assert!(fake.requests(Which::Audit).len() <= 3);
 }
@@ -884,8 +871,7 @@ async fn a_key_without_audit_permission_is_a_credentials_problem() {
     fake.state().audit_forbidden = true;
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     for part in [
         "credentials rejected",
         "HTTP 403",
@@ -1244,19 +1230,15 @@ async fn accounts_added_or_invited_recently_are_kept_and_unattributed_arrivals_a
     let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "new@example.com"),
-        v("keep", "created_recently", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("new@example.com", ("keep", "created_recently", "")),
+            ("jane.doe@partner.example", ("keep", "invited_recently", "")),
+            ("old@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(row(&rows, "new@example.com")[10], "2026-11-19T03:00:00Z");
-    assert_eq!(
-        verdict(&rows, "jane.doe@partner.example"),
-        v("keep", "invited_recently", "")
-    );
-    assert_eq!(
-        verdict(&rows, "old@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     let removed: Vec<String> = cleanup(&ws)[1..].iter().map(|r| r[0].clone()).collect();
     assert_eq!(removed, ["old@example.com"]);
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
@@ -1279,13 +1261,12 @@ async fn accounts_added_or_invited_recently_are_kept_and_unattributed_arrivals_a
     let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "old@example.com"),
-        v("skip", "possibly_added_recently", "")
-    );
-    assert_eq!(
-        verdict(&rows, "new@example.com"),
-        v("keep", "created_recently", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("old@example.com", ("skip", "possibly_added_recently", "")),
+            ("new@example.com", ("keep", "created_recently", "")),
+        ],
     );
     assert_eq!(cleanup(&ws).len(), 1, "nobody to remove");
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];

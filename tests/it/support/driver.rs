@@ -220,6 +220,17 @@ impl Workspace {
         self.object("manifest.json")
             .map(|text| serde_json::from_str(&text).expect("manifest is JSON"))
     }
+
+    /// The error the manifest gives for the source at `index` (in spec order); fails the test
+    /// when there is no manifest or that source has no error.
+    pub fn source_error(&self, index: usize) -> String {
+        let manifest = self.manifest().expect("a manifest was written");
+        let source = &manifest["sources"][index];
+        source["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error for source {index}: {manifest:#}"))
+            .to_owned()
+    }
 }
 
 /// An environment for the binary from `(variable, value)` pairs.
