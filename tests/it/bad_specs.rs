@@ -1,7 +1,7 @@
 //! Malformed and hostile job specs: each is refused with exit 2, a message naming the problem,
 //! and (where the YAML has one) its line; the parser never panics on any input.
 
-use crate::support::{Workspace, rollcall, vars};
+use crate::support::{Workspace, assert_contains_all, rollcall, vars};
 use proptest::prelude::*;
 
 const GOOD: &str = "\
@@ -442,11 +442,7 @@ async fn a_missing_spec_file_exits_2() {
     let ws = Workspace::new();
     let ran = rollcall(&["validate", "--config", "missing.yaml"], &[], ws.path()).await;
     assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr.contains("missing.yaml") && ran.stderr.contains("No such file"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["missing.yaml", "No such file"]);
 }
 
 proptest! {

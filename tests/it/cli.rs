@@ -1,6 +1,6 @@
 //! The command line on the real binary: exit codes, validate, flags versus environment, logs.
 
-use crate::support::{Workspace, csv_rows, rollcall, vars, wait_until};
+use crate::support::{Workspace, assert_contains_all, csv_rows, rollcall, vars, wait_until};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::time::Duration;
 
@@ -26,11 +26,7 @@ async fn help_shows_examples_and_exit_codes_and_version_prints() {
     let ws = Workspace::new();
     let ran = rollcall(&["--help"], &[], ws.path()).await;
     assert_eq!(ran.code, 0);
-    assert!(
-        ran.stdout.contains("Examples:") && ran.stdout.contains("Exit codes:"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["Examples:", "Exit codes:"]);
     assert!(ran.stdout.contains("validate") && ran.stdout.contains("run"));
     let ran = rollcall(&["--version"], &[], ws.path()).await;
     assert_eq!(ran.code, 0);
@@ -51,11 +47,7 @@ async fn exit_0_when_every_source_succeeds_with_a_final_summary_event() {
     for line in ran.stderr.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
-    assert!(
-        ran.stdout.contains("manifest.json") && ran.stdout.contains("v.csv"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["manifest.json", "v.csv"]);
     assert!(!ran.all_output().contains(TOKEN));
 }
 
@@ -132,11 +124,7 @@ async fn exit_2_for_a_missing_secret_or_spec_file() {
         .rollcall("run", &spec, &vars(&[("ROLLCALL_NOW", NOW)]))
         .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("source `v`") && ran.stderr.contains("VAULT_TOKEN_FILE"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["source `v`", "VAULT_TOKEN_FILE"]);
     assert_eq!(fake.log.count(), 0);
 
     let ran = rollcall(&["validate", "--config", "nope.yaml"], &env(), ws.path()).await;
@@ -183,11 +171,7 @@ async fn validate_checks_secrets_without_fetching() {
     assert!(ws.objects().is_empty());
 
     let ran = rollcall(&["validate", "--help"], &[], ws.path()).await;
-    assert!(
-        ran.stdout.contains("connects to nothing") && ran.stdout.contains("`rollcall check`"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["connects to nothing", "`rollcall check`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,11 +233,7 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
 
     let ran = rollcall(&["run", "--only", "c"], &vars, ws.path()).await;
     assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr.contains("--only c") && ran.stderr.contains("a, b"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["--only c", "a, b"]);
 
     // The same run id again: the manifest exists, nothing is fetched or overwritten.
     let ran = rollcall(
@@ -263,13 +243,13 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
     )
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(
-        ran.stderr
-            .contains("a manifest already exists at test-job/2026-11-22/fixed-run/manifest.json")
-            && ran.stderr.contains("this run id was used before")
-            && ran.stderr.contains("ROLLCALL_RUN_ID"),
-        "{}",
-        ran.stderr
+    assert_contains_all(
+        &ran.stderr,
+        &[
+            "a manifest already exists at test-job/2026-11-22/fixed-run/manifest.json",
+            "this run id was used before",
+            "ROLLCALL_RUN_ID",
+        ],
     );
     assert_eq!(b.log.count(), 12);
 }
@@ -444,10 +424,7 @@ async fn a_source_past_its_deadline_fails_alone() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(ran.code, 3, "{ran:#?}");
     let error = ws.source_error(1);
-    assert!(
-        error.contains("deadline of 1s") && error.contains("timeout"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["deadline of 1s", "timeout"]);
     assert!(ws.object("/good.csv").is_some());
     assert!(ws.object("/slow.csv").is_none());
 }

@@ -3,7 +3,7 @@
 //! every row or fails with a clear error, the healthy source's report is intact, and the exit code
 //! and manifest tell the truth.
 
-use crate::support::{Workspace, csv_rows, vars};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 use std::time::Duration;
@@ -243,10 +243,7 @@ async fn connection_refused_is_retried_then_reported() {
     let (_ws, ran, manifest) = run_beside_healthy("connection refused", &item, &[]).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     let error = manifest["sources"][1]["error"].as_str().unwrap();
-    assert!(
-        error.contains("could not connect") && error.contains("4 attempt(s)"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["could not connect", "4 attempt(s)"]);
     // One warning per retry, each naming the source.
     let retries = ran
         .stderr

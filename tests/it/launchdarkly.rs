@@ -1,7 +1,7 @@
 //! The LaunchDarkly audit log source through the real binary, against the fake LaunchDarkly.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, vars};
+use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::Canned;
 use rollcall_fakes::launchdarkly::{
     Budget, FakeEntry, FakeLaunchDarkly, Storm, Ties, UNAUTHORIZED, demo,
@@ -1089,9 +1089,9 @@ async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("Invalid resource specifier") && error.contains("check `q` and `spec`"),
-        "{error}"
+    assert_contains_all(
+        &error,
+        &["Invalid resource specifier", "check `q` and `spec`"],
     );
     assert_eq!(fake.requests(), 1, "a 400 is not retried");
 }

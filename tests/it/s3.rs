@@ -2,7 +2,7 @@
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
 use crate::support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, get, start_s3, store};
-use crate::support::{Workspace, csv_rows};
+use crate::support::{Workspace, assert_contains_all, csv_rows};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
@@ -87,10 +87,7 @@ async fn a_wrong_secret_fails_clearly_and_writes_nothing() {
     let ran = ws.rollcall("run", &spec, &env("not-the-secret")).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let output = ran.all_output();
-    assert!(
-        output.contains("access denied") && output.contains("AWS_SECRET_ACCESS_KEY"),
-        "{output}"
-    );
+    assert_contains_all(&output, &["access denied", "AWS_SECRET_ACCESS_KEY"]);
     assert!(!output.contains("not-the-secret"), "{output}");
     let store = store(&s3, SECRET_KEY);
     let listed: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.list(None)).await;
@@ -119,10 +116,7 @@ async fn an_existing_report_is_never_overwritten() {
     )
     .unwrap();
     let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("already exists") && error.contains("never overwrites"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["already exists", "never overwrites"]);
     // The other report of the failed source was not left behind either.
     assert!(
         get(
@@ -198,11 +192,7 @@ async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() 
     let spec = ws.spec_text(&text);
     let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("no-such-bucket") && ran.stderr.contains("bucket exists"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["no-such-bucket", "bucket exists"]);
     assert_eq!(
         fake.log.count(),
         0,

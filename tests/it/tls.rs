@@ -2,7 +2,7 @@
 //! certificate from an unknown CA is refused with a clear error, and plain http to a host that is
 //! not loopback is refused unless the spec allows it.
 
-use crate::support::{Workspace, rollcall, vars};
+use crate::support::{Workspace, assert_contains_all, rollcall, vars};
 use rollcall_fakes::TlsIdentity;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
@@ -88,11 +88,7 @@ async fn plain_http_to_a_remote_host_is_refused_unless_allowed() {
     let spec = ws.spec(&[item("http://vault.internal.example:8200", "")]);
     let ran = ws.rollcall("validate", &spec, &env(&[])).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("plain http") && ran.stderr.contains("allow_http"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["plain http", "allow_http"]);
     assert!(ran.stderr.contains("job.yaml:7:5"), "{}", ran.stderr);
 
     let spec = ws.spec(&[item(

@@ -1,7 +1,7 @@
 //! The Vault source through the real binary, against the fake Vault.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Workspace, csv_rows, vars};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::vault::Month;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
@@ -270,10 +270,7 @@ async fn missing_sudo_fails_naming_the_policy() {
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("sudo") && error.contains("sys/internal/counters/activity/export"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["sudo", "sys/internal/counters/activity/export"]);
     assert!(error.contains("permission denied"), "{error}");
     assert_eq!(fake.log.count(), 1, "a 403 is not retried");
 }
@@ -302,10 +299,7 @@ async fn malformed_line_names_month_and_line_and_writes_nothing() {
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("2026-04") && error.contains("line 2"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["2026-04", "line 2"]);
     assert!(ws.object("/vault-test.csv").is_none());
     assert!(ws.object("/vault-test-forecast.csv").is_none());
 }
@@ -482,10 +476,7 @@ async fn a_namespace_exports_itself_and_its_children_only() {
     let (ws, ran) = run_vault(&old, "    namespace: admin\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("404") && error.contains("unsupported path"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["404", "unsupported path"]);
     assert!(error.contains("only in the root namespace"), "{error}");
 }
 
@@ -622,12 +613,7 @@ async fn every_finished_month_is_checked_and_a_refused_count_leaves_it_unchecked
     assert_eq!(f["months_checked"], 0);
     assert_eq!(f["months_unchecked"].as_array().unwrap().len(), 12);
     let why = f["month_checks"][0]["unchecked_because"].as_str().unwrap();
-    assert!(
-        why.contains("read")
-            && why.contains("sys/internal/counters/activity")
-            && why.contains("403"),
-        "{why}"
-    );
+    assert_contains_all(&why, &["read", "sys/internal/counters/activity", "403"]);
     assert!(f["month_checks"][0]["vault_count"].is_null());
 }
 
@@ -714,10 +700,7 @@ async fn the_billing_forecast_counts_the_current_period_against_the_licence() {
     let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("no billing start") && error.contains("remove `billing_forecast`"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["no billing start", "remove `billing_forecast`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -727,9 +710,6 @@ async fn a_server_without_the_activity_export_is_named_as_such() {
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_ne!(ran.code, 0, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("has no client-activity export") && error.contains("OpenBao"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["has no client-activity export", "OpenBao"]);
     assert_eq!(fake.log.count(), 1, "a 404 is not retried");
 }

@@ -11,7 +11,7 @@
 use crate::support::openbao::{
     Answer, JwtKey, OpenBao, Role, service_account, service_account_token,
 };
-use crate::support::{Ran, Workspace, vars, wait_until};
+use crate::support::{Ran, Workspace, assert_contains_all, vars, wait_until};
 use rollcall_fakes::kubernetes::TokenReview;
 use rollcall_fakes::vault::{
     Activity, AuthBackend, FakeMount, FakeVault, KubernetesLogin, PATH_PREFIX, Version, mid, month,
@@ -248,11 +248,7 @@ async fn kubernetes_login_failures_say_what_to_check_and_exit_2() {
         "    auth: {method: kubernetes, role: rollcall, token_file: /nonexistent/sa/token}\n";
     let (_ws, ran) = run(&[source("vault-k8s", &fake.url(), auth)], &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("/nonexistent/sa/token") && ran.stderr.contains("auth.token_file"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["/nonexistent/sa/token", "auth.token_file"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,12 +370,14 @@ async fn approle_login_in_a_namespace_sends_the_namespace_everywhere() {
     let (ws, ran) = run(&[source("vault-team", &fake.url(), auth)], &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     let error = ws.source_error(0);
-    assert!(
-        error.contains("HTTP 400")
-            && error.contains("invalid role or secret ID")
-            && error.contains("VAULT_ROLE_ID")
-            && error.contains("VAULT_SECRET_ID"),
-        "{error}"
+    assert_contains_all(
+        &error,
+        &[
+            "HTTP 400",
+            "invalid role or secret ID",
+            "VAULT_ROLE_ID",
+            "VAULT_SECRET_ID",
+        ],
     );
     assert_no_secret(&ran, &[&role_id, "00000000-0000-0000-0000-00000000dead"]);
 }

@@ -1,7 +1,7 @@
 //! The Trend Vision One source through the real binary, against the fake Trend API.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, rollcall, vars};
+use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, rollcall, vars};
 use chrono::{DateTime, Utc};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
@@ -599,16 +599,17 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
     assert_eq!(source["status"], "failed");
     assert!(source["reports"].as_array().unwrap().is_empty());
     let error = source["error"].as_str().unwrap();
-    for part in [
-        "audit log page 2",
-        "/v3.0/audit/logs",
-        "HTTP 502",
-        "3 attempt(s)",
-        "`502 Bad Gateway`",
-        "no report was written",
-    ] {
-        assert!(error.contains(part), "`{part}` not in: {error}");
-    }
+    assert_contains_all(
+        &error,
+        &[
+            "audit log page 2",
+            "/v3.0/audit/logs",
+            "HTTP 502",
+            "3 attempt(s)",
+            "`502 Bad Gateway`",
+            "no report was written",
+        ],
+    );
     let failed = trend
         .requests(Which::Audit)
         .iter()
@@ -737,9 +738,9 @@ async fn persistent_429s_fail_the_source_and_flag_nobody() {
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
     let error = ws.source_error(0);
-    assert!(
-        error.contains("HTTP 429") && error.contains("TooManyRequests: Too many API requests"),
-        "{error}"
+    assert_contains_all(
+        &error,
+        &["HTTP 429", "TooManyRequests: Too many API requests"],
     );
     let audit = fake.requests(Which::Audit).len();
     assert!(
@@ -795,10 +796,7 @@ async fn an_unreadable_logon_time_fails_the_source_instead_of_guessing() {
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
     let error = ws.source_error(0);
-    assert!(
-        error.contains("a@example.com") && error.contains("`22/11/2026`"),
-        "{error}"
-    );
+    assert_contains_all(&error, &["a@example.com", "`22/11/2026`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -872,15 +870,16 @@ async fn a_key_without_audit_permission_is_a_credentials_problem() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     let error = ws.source_error(0);
-    for part in [
-        "credentials rejected",
-        "HTTP 403",
-        "AccessDenied",
-        "TREND_VISION_ONE_TOKEN",
-        "Audit Logs",
-    ] {
-        assert!(error.contains(part), "`{part}` not in: {error}");
-    }
+    assert_contains_all(
+        &error,
+        &[
+            "credentials rejected",
+            "HTTP 403",
+            "AccessDenied",
+            "TREND_VISION_ONE_TOKEN",
+            "Audit Logs",
+        ],
+    );
     assert_eq!(fake.requests(Which::Audit).len(), 1, "a 403 is not retried");
 }
 
@@ -1139,11 +1138,13 @@ async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyo
     let source = &manifest["sources"][0];
     assert_eq!(source["status"], "failed");
     let error = source["error"].as_str().unwrap();
-    assert!(
-        error.contains("6 logons by 3 identities")
-            && error.contains("only 0 of 3 accounts")
-            && error.contains("No cleanup file was written"),
-        "{error}"
+    assert_contains_all(
+        &error,
+        &[
+            "6 logons by 3 identities",
+            "only 0 of 3 accounts",
+            "No cleanup file was written",
+        ],
     );
     assert_eq!(
         source["reports"].as_array().unwrap().len(),
@@ -1183,10 +1184,12 @@ async fn a_removal_larger_than_max_remove_ratio_writes_no_cleanup_file() {
     let manifest = ws.manifest().unwrap();
     let source = &manifest["sources"][0];
     let error = source["error"].as_str().unwrap();
-    assert!(
-        error.contains("removal of 7 of 10 accounts (70%)")
-            && error.contains("`max_remove_ratio: 0.5` allows (50%)"),
-        "{error}"
+    assert_contains_all(
+        &error,
+        &[
+            "removal of 7 of 10 accounts (70%)",
+            "`max_remove_ratio: 0.5` allows (50%)",
+        ],
     );
     assert_eq!(source["thresholds"]["max_remove_ratio"], 0.5);
     assert_eq!(source["findings"]["cleanup_withheld"], "max_remove_ratio");

@@ -233,6 +233,14 @@ impl Workspace {
     }
 }
 
+/// Fails, naming the part and the whole, unless `text` contains every one of `parts`.
+#[track_caller]
+pub fn assert_contains_all(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "`{part}` not in: {text}");
+    }
+}
+
 /// An environment for the binary from `(variable, value)` pairs.
 pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
