@@ -5,7 +5,7 @@
 
 use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::Canned;
-use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use rollcall_fakes::vault::{FakeVault, Version, month};
 use std::time::Duration;
 
 const TOKEN: &str = "hvs.faults-token-77aa";
@@ -140,12 +140,7 @@ fn faults() -> Vec<Fault> {
 
 async fn fake_with_rows() -> FakeVault {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake
 }
 

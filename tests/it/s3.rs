@@ -6,7 +6,7 @@ use crate::support::{Workspace, assert_contains_all, csv_rows};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
-use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use rollcall_fakes::vault::{FakeVault, Version, month};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,12 +14,7 @@ const TOKEN: &str = "hvs.s3-test-token";
 
 async fn vault_with_data() -> FakeVault {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake
 }
 

@@ -27,12 +27,7 @@ impl MatrixSource for VaultMatrix {
         let mut rows = 0;
         match case {
             Case::Happy | Case::RateLimitedOnce | Case::Unauthorized | Case::Malformed => {
-                for i in 0..5 {
-                    fake.add(
-                        current(),
-                        Activity::entity(&format!("c{i}"), mid(current())),
-                    );
-                }
+                fake.add_entities(current(), "c", 5);
                 rows = 5;
             }
             Case::Paginated => {
@@ -278,12 +273,7 @@ async fn missing_sudo_fails_naming_the_policy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn crlf_and_missing_final_newline_are_tolerated() {
     let fake = FakeVault::start(TOKEN, Version::V1_21).await;
-    for i in 0..4 {
-        fake.add(
-            current(),
-            Activity::entity(&format!("c{i}"), mid(current())),
-        );
-    }
+    fake.add_entities(current(), "c", 4);
     fake.state().crlf = true;
     fake.state().final_newline = false;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
@@ -332,18 +322,8 @@ async fn a_body_broken_mid_stream_is_fetched_again_without_double_counting() {
 async fn forecast_counts_down_and_flags_months_over_licence() {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
     // 3 clients last active in 2026-01, 2 in 2026-06, 1 now (2026-11).
-    for i in 0..3 {
-        fake.add(
-            month(2026, 1),
-            Activity::entity(&format!("jan{i}"), mid(month(2026, 1))),
-        );
-    }
-    for i in 0..2 {
-        fake.add(
-            month(2026, 6),
-            Activity::entity(&format!("jun{i}"), mid(month(2026, 6))),
-        );
-    }
+    fake.add_entities(month(2026, 1), "jan", 3);
+    fake.add_entities(month(2026, 6), "jun", 2);
     fake.add(current(), Activity::entity("nov", mid(current())));
     let (ws, ran) = run_vault(&fake, "    licensed_clients: 4\n", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");

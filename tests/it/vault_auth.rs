@@ -33,12 +33,7 @@ fn role(policy: &str) -> Role<'_> {
 /// A fake Vault with three clients this month, relaying logins to `bao`.
 async fn fake_vault_behind(bao: &OpenBao) -> FakeVault {
     let fake = FakeVault::start("no-static-token-here", Version::V1_21).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake.state().auth = AuthBackend::Upstream(bao.url.clone());
     fake
 }
