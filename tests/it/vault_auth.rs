@@ -542,58 +542,64 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
         }
     };
 
+    // The login endpoint of each mounted method.
+    const KUBERNETES: &str = "/v1/auth/kubernetes/login";
+    const JWT: &str = "/v1/auth/jwt/login";
+    const APPROLE: &str = "/v1/auth/approle/login";
+    const REVOKE_SELF: &str = "/v1/auth/token/revoke-self";
+    // (case, path, namespace, body)
     let cases: Vec<(&str, &'static str, Option<&'static str>, Value)> = vec![
         (
             "kubernetes ok",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "rollcall", "jwt": sa_jwt}),
         ),
         (
             "kubernetes unknown role",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "nobody", "jwt": sa_jwt}),
         ),
         (
             "kubernetes token refused",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "rollcall", "jwt": unbound}),
         ),
         (
             "jwt ok",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "rollcall", "jwt": ci_jwt}),
         ),
         (
             "jwt unknown role",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "nobody", "jwt": ci_jwt}),
         ),
         (
             "jwt bad signature",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "rollcall", "jwt": forged}),
         ),
         (
             "approle ok",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id, "secret_id": secret_id}),
         ),
         (
             "approle wrong secret",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id, "secret_id": "nope"}),
         ),
         (
             "approle missing secret",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id}),
         ),
@@ -605,7 +611,7 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
         ),
         (
             "no such namespace",
-            "/v1/auth/approle/login",
+            APPROLE,
             Some("nowhere"),
             json!({"role_id": role_id, "secret_id": secret_id}),
         ),
@@ -638,22 +644,11 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
             );
             // Revoking: 204 with no body the first time, 403 once the token is gone.
             for _ in 0..2 {
-                let r = send(
-                    bao.url.clone(),
-                    "/v1/auth/token/revoke-self",
-                    None,
-                    Some(real_token.clone()),
-                    None,
-                )
-                .await;
-                let f = send(
-                    fake_url.clone(),
-                    "/v1/auth/token/revoke-self",
-                    None,
-                    Some(fake_token.clone()),
-                    None,
-                )
-                .await;
+                let revoke = |base: &String, token: &String| {
+                    send(base.clone(), REVOKE_SELF, None, Some(token.clone()), None)
+                };
+                let r = revoke(&bao.url, &real_token).await;
+                let f = revoke(&fake_url, &fake_token).await;
                 assert_eq!(
                     (f.status, &f.body),
                     (r.status, &r.body),
