@@ -420,18 +420,13 @@ async fn every_problem_of_a_spec_is_reported_at_once() {
     );
     let ran = ws.rollcall("validate", &spec, &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    for needle in [
+    let needles = [
         ":2:1: `schedul`: unknown field",
         ":7:5: `sources[0].months`: must be between 1 and 60",
         ":13:5: `sources[2].concurrency`: must be a whole number, 0 or more, not the text \"many\"",
         "source `vault-b`: no Vault address: set `address` in the spec or VAULT_ADDR; the credential is missing: set VAULT_B_TOKEN, or VAULT_B_TOKEN_FILE",
-    ] {
-        assert!(
-            ran.stderr.contains(needle),
-            "wanted `{needle}` in {}",
-            ran.stderr
-        );
-    }
+    ];
+    assert_contains_all(&ran.stderr, &needles);
     for rust in ["u32", "usize", "invalid type", "struct "] {
         assert!(!ran.stderr.contains(rust), "`{rust}` in {}", ran.stderr);
     }

@@ -179,15 +179,16 @@ async fn run_help_lists_the_settings_it_takes_from_the_environment() {
     let ws = Workspace::new();
     let ran = rollcall(&["run", "--help"], &[], ws.path()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    for variable in [
-        "ROLLCALL_RUN_ID",
-        "ROLLCALL_NOW",
-        "ROLLCALL_CONFIG",
-        "ROLLCALL_OUTPUT",
-        "ROLLCALL_SHARD_COUNT",
-    ] {
-        assert!(ran.stdout.contains(variable), "{variable}: {}", ran.stdout);
-    }
+    assert_contains_all(
+        &ran.stdout,
+        &[
+            "ROLLCALL_RUN_ID",
+            "ROLLCALL_NOW",
+            "ROLLCALL_CONFIG",
+            "ROLLCALL_OUTPUT",
+            "ROLLCALL_SHARD_COUNT",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

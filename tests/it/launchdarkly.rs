@@ -418,14 +418,15 @@ async fn the_fake_search_and_counts_are_as_strict_as_the_spec() {
     // What LaunchDarkly's OpenAPI document refuses was caught there, the rest by the fake;
     // taking them keeps the fake from failing the test for them when dropped.
     let caught = fake.server.take_violations().join("\n");
-    for why in [
-        "query parameter `spec` is not declared",
-        "required field `effect` is missing",
-        "the request body is required",
-        "required query parameter `after` is missing",
-    ] {
-        assert!(caught.contains(why), "{why}: {caught}");
-    }
+    assert_contains_all(
+        &caught,
+        &[
+            "query parameter `spec` is not declared",
+            "required field `effect` is missing",
+            "the request body is required",
+            "required query parameter `after` is missing",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
