@@ -1,7 +1,7 @@
 //! The Trend Vision One source through the real binary, against the fake Trend API.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, rollcall, vars};
+use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, vars};
 use chrono::{DateTime, Utc};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
@@ -34,6 +34,18 @@ async fn fake() -> FakeVisionOne {
     FakeVisionOne::start(TOKEN, Some(now())).await
 }
 
+/// Adds the users `{prefix}0`, `{prefix}1`, ... (email `{prefix}{i}@example.com`), user `i`
+/// with a logon `days` ago for each of `logons(i)`.
+fn add_users(fake: &FakeVisionOne, prefix: &str, count: i64, logons: impl Fn(i64) -> Vec<i64>) {
+    for i in 0..count {
+        let (id, email) = (format!("{prefix}{i}"), format!("{prefix}{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        for days in logons(i) {
+            fake.add_event(Event::logon_of(ago(days, 0), &id, &email));
+        }
+    }
+}
+
 fn item(fake: &FakeVisionOne, extra: &str) -> String {
     format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{extra}",
@@ -47,13 +59,22 @@ fn env() -> Vec<(String, String)> {
 
 /// Runs a spec of the given source items, with fast retries so failure tests stay quick.
 async fn run_items(items: &[String], env: &[(String, String)]) -> (Workspace, Ran) {
+    run_items_retrying(items, env, 2).await
+}
+
+/// [`run_items`] with `max_retries` retries of a failed request.
+async fn run_items_retrying(
+    items: &[String],
+    env: &[(String, String)],
+    max_retries: u32,
+) -> (Workspace, Ran) {
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
-        "job: test-job\nhttp:\n  max_retries: 2\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
+        "job: test-job\nhttp:\n  max_retries: {max_retries}\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
         ws.reports().display(),
         items.join("")
     ));
-    let ran = rollcall(&["run", "--config", spec.to_str().unwrap()], env, ws.path()).await;
+    let ran = ws.rollcall("run", &spec, env).await;
     assert!(
         !ran.all_output().contains(TOKEN),
         "the token leaked: {ran:#?}"
@@ -122,21 +143,9 @@ impl MatrixSource for TrendMatrix {
                 rows = 2;
             }
             Case::Paginated => {
-                for i in 0..7 {
-                    fake.add_account(FakeAccount::user(
-                        &format!("p{i}"),
-                        &format!("p{i}@example.com"),
-                    ));
-                }
-                for i in 0..4 {
-                    for d in [2, 20] {
-                        fake.add_event(Event::logon_of(
-                            ago(d + i, 0),
-                            &format!("p{i}"),
-                            &format!("p{i}@example.com"),
-                        ));
-                    }
-                }
+                add_users(&fake, "p", 7, |i| {
+                    if i < 4 { vec![2 + i, 20 + i] } else { vec![] }
+                });
                 fake.add_event(Event::logon_of(ago(3, 0), "p0", "p0@example.com"));
                 fake.state().page_cap = Some(2);
                 rows = 3;
@@ -186,11 +195,7 @@ crate::support::matrix::matrix_tests!(TrendMatrix);
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_exact_and_pages_follow_next_link_with_the_filter() {
     let fake = fake().await;
-    for i in 0..5 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-    }
+    add_users(&fake, "u", 5, |i| vec![i]);
     {
         let mut state = fake.state();
         state.page_cap = Some(2);
@@ -255,11 +260,7 @@ async fn the_token_never_goes_to_a_host_a_next_link_names() {
     let fake = fake().await;
     // A second server the links point at: it must never see a request.
     let elsewhere = FakeVisionOne::start(TOKEN, Some(now())).await;
-    for i in 0..3 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-    }
+    add_users(&fake, "u", 3, |i| vec![i]);
     {
         let mut state = fake.state();
         state.page_cap = Some(1);
@@ -557,13 +558,12 @@ async fn apostrophes_commas_quotes_and_formulas_survive_into_the_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
     let trend = fake().await;
-    for i in 0..6 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        trend.add_account(FakeAccount::user(&id, &email));
-        if i % 2 == 0 {
-            trend.add_event(Event::logon_of(ago(i, 0), &id, &email));
-        }
-    }
+    add_users(
+        &trend,
+        "u",
+        6,
+        |i| if i % 2 == 0 { vec![i] } else { vec![] },
+    );
     {
         let mut state = trend.state();
         state.page_cap = Some(1);
@@ -624,12 +624,7 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_request_budget_is_never_exceeded() {
     let fake = fake().await;
-    for i in 0..4 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-        fake.add_event(Event::logon_of(ago(i + 10, 0), &id, &email));
-    }
+    add_users(&fake, "u", 4, |i| vec![i, i + 10]);
     {
         let mut state = fake.state();
         state.page_cap = Some(1);
@@ -701,14 +696,8 @@ async fn a_quota_shared_with_another_client_is_waited_out_not_failed() {
         requests: 2,
         per: Duration::from_secs(3),
     });
-    let ws = Workspace::new();
-    let spec = ws.spec_text(&format!(
-        "job: test-job\nhttp:\n  max_retries: 4\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
-        ws.reports().display(),
-        item(&fake, FAST_PATIENCE)
-    ));
     let started = Instant::now();
-    let ran = ws.rollcall("run", &spec, &env()).await;
+    let (_ws, ran) = run_items_retrying(&[item(&fake, FAST_PATIENCE)], &env(), 4).await;
     let elapsed = started.elapsed();
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(fake.too_many_count() >= 1, "{:?}", fake.log.statuses());
@@ -803,12 +792,7 @@ async fn an_unreadable_logon_time_fails_the_source_instead_of_guessing() {
 async fn every_form_of_last_page_and_null_items_end_paging() {
     for last in [LastPage::Omitted, LastPage::Null, LastPage::Empty] {
         let fake = fake().await;
-        for i in 0..3 {
-            fake.add_account(FakeAccount::user(
-                &format!("u{i}"),
-                &format!("u{i}@example.com"),
-            ));
-        }
+        add_users(&fake, "u", 3, |_| vec![]);
         {
             let mut state = fake.state();
             state.page_cap = Some(2);
@@ -1171,13 +1155,7 @@ async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removal_larger_than_max_remove_ratio_writes_no_cleanup_file() {
     let fake = fake().await;
-    for i in 0..10 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        if i < 3 {
-            fake.add_event(Event::logon_of(ago(1, 0), &id, &email));
-        }
-    }
+    add_users(&fake, "u", 10, |i| if i < 3 { vec![1] } else { vec![] });
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
