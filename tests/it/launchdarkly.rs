@@ -433,10 +433,7 @@ async fn the_fake_search_and_counts_are_as_strict_as_the_spec() {
 async fn with_spec_set_a_full_millisecond_is_split_within_that_specifier_only() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend(splittable_burst(burst_ms));
-    fake.set_entries(entries);
+    fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
     many_projects(&fake);
     let (ws, ran) = run_ld(&fake, "    spec: proj/*:env/*:flag/*\n", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
@@ -492,6 +489,27 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
 /// flags in two projects and two environments (one part of 28 and one of 12 need splitting
 /// again), three entries that changed a flag and a segment at once (they match two
 /// statements), members, and account settings (only the catch-all matches `acct`-less kinds).
+/// The entries of [`spread`]`(40, "s")`, but in the millisecond `burst_ms` only `burst`.
+fn spread_around(burst_ms: i64, burst: Vec<FakeEntry>) -> Vec<FakeEntry> {
+    let mut entries = spread(40, "s");
+    entries.retain(|e| e.date != burst_ms);
+    entries.extend(burst);
+    entries
+}
+
+/// 30 changes of one flag in one environment at `ms`: no resource left to split on.
+fn unsplittable_burst(ms: i64) -> Vec<FakeEntry> {
+    (0..30)
+        .map(|i| {
+            FakeEntry::accessing(
+                &format!("b{i:02}"),
+                ms,
+                &[("updateOn", "proj/web:env/production:flag/checkout")],
+            )
+        })
+        .collect()
+}
+
 fn splittable_burst(ms: i64) -> Vec<FakeEntry> {
     let mut burst = Vec::new();
     let mut add = |prefix: &str, n: usize, accesses: &[(&str, &str)]| {
@@ -551,10 +569,7 @@ fn many_projects(fake: &FakeLaunchDarkly) {
 async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resource() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend(splittable_burst(burst_ms));
-    fake.set_entries(entries);
+    fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
     many_projects(&fake);
     let all = fake.expected(window().0, window().1);
     for concurrency in [1, 8] {
@@ -607,17 +622,7 @@ async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resourc
 async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    // 30 changes of one flag in one environment: no resource left to split on.
-    entries.extend((0..30).map(|i| {
-        FakeEntry::accessing(
-            &format!("b{i:02}"),
-            burst_ms,
-            &[("updateOn", "proj/web:env/production:flag/checkout")],
-        )
-    }));
-    fake.set_entries(entries);
+    fake.set_entries(spread_around(burst_ms, unsplittable_burst(burst_ms)));
     many_projects(&fake);
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 3, "incomplete is a partial run: {ran:#?}");
@@ -654,10 +659,7 @@ async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() 
     for status in [404, 403] {
         let fake = FakeLaunchDarkly::start(TOKEN).await;
         let burst_ms = now_ms() - DAY;
-        let mut entries = spread(40, "s");
-        entries.retain(|e| e.date != burst_ms);
-        entries.extend(splittable_burst(burst_ms));
-        fake.set_entries(entries);
+        fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
         many_projects(&fake);
         fake.state().counts_status = status;
         let (ws, ran) = run_ld(&fake, "", "").await;
@@ -674,16 +676,7 @@ async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() 
         );
 
         // Unsplittable and uncounted: incomplete, and how much is missing is unknown.
-        let mut entries = spread(40, "s");
-        entries.retain(|e| e.date != burst_ms);
-        entries.extend((0..30).map(|i| {
-            FakeEntry::accessing(
-                &format!("b{i:02}"),
-                burst_ms,
-                &[("updateOn", "proj/web:env/production:flag/checkout")],
-            )
-        }));
-        fake.set_entries(entries);
+        fake.set_entries(spread_around(burst_ms, unsplittable_burst(burst_ms)));
         let (ws, ran) = run_ld(&fake, "", "").await;
         assert_eq!(ran.code, 3, "{ran:#?}");
         let source = &ws.manifest().unwrap()["sources"][0];
@@ -701,10 +694,8 @@ async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() 
 async fn exactly_twenty_in_a_millisecond_costs_one_count_and_no_split() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend((0..20).map(|i| FakeEntry::flag(&format!("b{i:02}"), burst_ms)));
-    fake.set_entries(entries);
+    let burst = (0..20).map(|i| FakeEntry::flag(&format!("b{i:02}"), burst_ms));
+    fake.set_entries(spread_around(burst_ms, burst.collect()));
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
