@@ -76,6 +76,14 @@ impl MatrixSource for VaultMatrix {
 
 crate::support::matrix::matrix_tests!(VaultMatrix);
 
+/// The rows of the clients report, header first.
+fn clients(ws: &Workspace) -> Vec<Vec<String>> {
+    csv_rows(
+        &ws.object("/vault-test.csv")
+            .expect("the clients report was written"),
+    )
+}
+
 /// Runs one Vault source against `fake` with extra spec lines; returns the workspace and run.
 async fn run_vault(
     fake: &FakeVault,
@@ -174,7 +182,7 @@ async fn report_uses_last_active_month_for_roll_off_across_versions() {
         fake.add(month(2026, 11), n);
         let (ws, ran) = run_vault(&fake, "", &[]).await;
         assert_eq!(ran.code, 0, "{version:?}: {ran:#?}");
-        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        let rows = clients(&ws);
         assert_eq!(
             rows[0],
             [
@@ -230,7 +238,7 @@ async fn no_data_months_are_empty_in_every_version() {
             12,
             "no retries of a no-data answer: {version:?}"
         );
-        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        let rows = clients(&ws);
         assert_eq!(rows.len(), 2, "{version:?}");
     }
 }
@@ -255,7 +263,7 @@ async fn export_in_progress_and_sealed_are_retried() {
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.count(), 15);
     assert_eq!(&fake.log.statuses()[..3], &[400, 400, 503]);
-    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 2);
+    assert_eq!(clients(&ws).len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,7 +286,7 @@ async fn crlf_and_missing_final_newline_are_tolerated() {
     fake.state().final_newline = false;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 5);
+    assert_eq!(clients(&ws).len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -310,7 +318,7 @@ async fn a_body_broken_mid_stream_is_fetched_again_without_double_counting() {
     fake.state().break_after_lines = Some((4, 1));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     assert_eq!(rows.len(), 11);
     assert!(
         rows[1..].iter().all(|r| r[4] == "2"),
@@ -401,7 +409,7 @@ async fn hostile_strings_survive_a_csv_round_trip() {
     }
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     assert_eq!(rows.len(), nasty.len() + 1);
     for (i, name) in nasty.iter().enumerate() {
         let row = rows.iter().find(|r| r[0] == format!("c{i}")).unwrap();
@@ -445,7 +453,7 @@ async fn a_namespace_exports_itself_and_its_children_only() {
     }
     let (ws, ran) = run_vault(&fake, "    namespace: admin/team\n", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     let mut ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["child", "team"]);
