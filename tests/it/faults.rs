@@ -238,7 +238,7 @@ async fn connection_refused_is_retried_then_reported() {
     let (_ws, ran, manifest) = run_beside_healthy("connection refused", &item, &[]).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     let error = manifest["sources"][1]["error"].as_str().unwrap();
-    assert_contains_all(&error, &["could not connect", "4 attempt(s)"]);
+    assert_contains_all(error, &["could not connect", "4 attempt(s)"]);
     // One warning per retry, each naming the source.
     let retries = ran
         .stderr

@@ -111,7 +111,7 @@ async fn an_existing_report_is_never_overwritten() {
     )
     .unwrap();
     let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert_contains_all(&error, &["already exists", "never overwrites"]);
+    assert_contains_all(error, &["already exists", "never overwrites"]);
     // The other report of the failed source was not left behind either.
     assert!(
         get(

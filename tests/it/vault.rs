@@ -601,7 +601,7 @@ async fn every_finished_month_is_checked_and_a_refused_count_leaves_it_unchecked
     assert_eq!(f["months_checked"], 0);
     assert_eq!(f["months_unchecked"].as_array().unwrap().len(), 12);
     let why = f["month_checks"][0]["unchecked_because"].as_str().unwrap();
-    assert_contains_all(&why, &["read", "sys/internal/counters/activity", "403"]);
+    assert_contains_all(why, &["read", "sys/internal/counters/activity", "403"]);
     assert!(f["month_checks"][0]["vault_count"].is_null());
 }
 

@@ -600,7 +600,7 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
     assert!(source["reports"].as_array().unwrap().is_empty());
     let error = source["error"].as_str().unwrap();
     assert_contains_all(
-        &error,
+        error,
         &[
             "audit log page 2",
             "/v3.0/audit/logs",
@@ -1123,7 +1123,7 @@ async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyo
     assert_eq!(source["status"], "failed");
     let error = source["error"].as_str().unwrap();
     assert_contains_all(
-        &error,
+        error,
         &[
             "6 logons by 3 identities",
             "only 0 of 3 accounts",
@@ -1163,7 +1163,7 @@ async fn a_removal_larger_than_max_remove_ratio_writes_no_cleanup_file() {
     let source = &manifest["sources"][0];
     let error = source["error"].as_str().unwrap();
     assert_contains_all(
-        &error,
+        error,
         &[
             "removal of 7 of 10 accounts (70%)",
             "`max_remove_ratio: 0.5` allows (50%)",
