@@ -46,6 +46,8 @@ struct LdMatrix {
 }
 
 impl MatrixSource for LdMatrix {
+    const NAME: &str = "ld-test";
+    const SECRET: &str = TOKEN;
     const SECRET_VARIABLE: &str = "LD_API_TOKEN";
     const NOW: &str = NOW;
 
@@ -74,21 +76,16 @@ impl MatrixSource for LdMatrix {
     }
     fn source_item(&self) -> String {
         format!(
-            "  - name: ld-test\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            "  - name: {}\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            Self::NAME,
             self.fake.url()
         )
-    }
-    fn name(&self) -> &str {
-        "ld-test"
     }
     fn expected_rows(&self) -> usize {
         self.rows
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.statuses()
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
     }
 }
 

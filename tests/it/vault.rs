@@ -19,6 +19,8 @@ struct VaultMatrix {
 }
 
 impl MatrixSource for VaultMatrix {
+    const NAME: &str = "vault-test";
+    const SECRET: &str = TOKEN;
     const SECRET_VARIABLE: &str = "VAULT_TOKEN";
     const NOW: &str = NOW;
 
@@ -56,21 +58,16 @@ impl MatrixSource for VaultMatrix {
     }
     fn source_item(&self) -> String {
         format!(
-            "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n",
+            "  - name: {}\n    kind: vault_client_activity\n    address: {}\n",
+            Self::NAME,
             self.fake.url()
         )
-    }
-    fn name(&self) -> &str {
-        "vault-test"
     }
     fn expected_rows(&self) -> usize {
         self.rows
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
     }
 }
 

@@ -123,6 +123,8 @@ struct TrendMatrix {
 }
 
 impl MatrixSource for TrendMatrix {
+    const NAME: &str = NAME;
+    const SECRET: &str = TOKEN;
     const SECRET_VARIABLE: &str = "TREND_VISION_ONE_TOKEN";
     const NOW: &str = NOW;
 
@@ -176,17 +178,11 @@ impl MatrixSource for TrendMatrix {
     fn source_item(&self) -> String {
         item(&self.fake, FAST_PATIENCE)
     }
-    fn name(&self) -> &str {
-        NAME
-    }
     fn expected_rows(&self) -> usize {
         self.rows
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
     }
 }
 

@@ -23,6 +23,10 @@ pub enum Case {
 
 /// A fake set up for one case, and how to point rollcall at it.
 pub trait MatrixSource: Sized {
+    /// Name of the source in the spec; the main report is `{NAME}.csv`.
+    const NAME: &'static str;
+    /// The secret, which must appear in no output.
+    const SECRET: &'static str;
     /// The variable the binary reads the secret from.
     const SECRET_VARIABLE: &'static str;
     /// The tests' "now", given to the binary as `ROLLCALL_NOW`.
@@ -31,19 +35,15 @@ pub trait MatrixSource: Sized {
     fn start(case: Case) -> impl Future<Output = Self>;
     /// The `sources:` list item (YAML, indented by two spaces, ending in a newline).
     fn source_item(&self) -> String;
-    /// Name of the source in the spec; the main report is `{name}.csv`.
-    fn name(&self) -> &str;
     /// Rows the main report must have for this case.
     fn expected_rows(&self) -> usize;
     /// Status codes the fake answered, in order.
     fn statuses(&self) -> Vec<u16>;
-    /// The secret value, which must appear in no output.
-    fn secret(&self) -> String;
 
     /// Environment for the binary: the secret and `ROLLCALL_NOW`.
     fn env(&self) -> Vec<(String, String)> {
         vars(&[
-            (Self::SECRET_VARIABLE, &self.secret()),
+            (Self::SECRET_VARIABLE, Self::SECRET),
             ("ROLLCALL_NOW", Self::NOW),
         ])
     }
@@ -64,14 +64,14 @@ pub async fn check<S: MatrixSource>(case: Case) {
         ws.objects().keys()
     );
     assert!(
-        !ran.all_output().contains(&fake.secret()),
+        !ran.all_output().contains(S::SECRET),
         "the secret leaked: {context}"
     );
     let manifest = ws
         .manifest()
         .unwrap_or_else(|| panic!("no manifest: {context}"));
     let source = &manifest["sources"][0];
-    let report = ws.object(&format!("/{}.csv", fake.name()));
+    let report = ws.object(&format!("/{}.csv", S::NAME));
     match case {
         Case::Happy | Case::Paginated | Case::RateLimitedOnce | Case::Empty => {
             assert_eq!(ran.code, 0, "{context}");
@@ -86,7 +86,7 @@ pub async fn check<S: MatrixSource>(case: Case) {
             assert_eq!(rows.len() - 1, fake.expected_rows(), "{context}");
             let listed = source["reports"]
                 .as_array()
-                .and_then(|r| r.iter().find(|r| r["name"] == fake.name()))
+                .and_then(|r| r.iter().find(|r| r["name"] == S::NAME))
                 .unwrap_or_else(|| panic!("report not in manifest: {context}"));
             assert_eq!(listed["rows"], fake.expected_rows() as u64, "{context}");
             assert_eq!(listed["bytes"], text.len() as u64, "{context}");
