@@ -470,34 +470,28 @@ async fn clock_and_environment_problems_exit_2_with_file_and_line_before_any_req
     let path = ws.path().join("job.yaml");
     let trend = "job: nightly\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    region: us\n    token_env: TREND_KEY\n";
     let launchdarkly = "job: nightly\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-12-01T00:00:00Z\n";
-    let now = ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned());
+    let now = ("ROLLCALL_NOW", "2026-11-22T03:00:00Z");
     // (name, spec, environment, text the error must contain, line it must name)
     type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, &'a str, usize);
     let cases: [Case<'_>; 3] = [
         (
             "a Trend token pasted with its Bearer prefix",
             trend,
-            vec![
-                ("TREND_KEY".into(), "Bearer eyJhbGciOi.secret-part".into()),
-                now.clone(),
-            ],
+            vars(&[("TREND_KEY", "Bearer eyJhbGciOi.secret-part"), now]),
             "the token in TREND_KEY (or TREND_KEY_FILE) starts with `Bearer `",
             6,
         ),
         (
             "a LaunchDarkly token pasted with its Bearer prefix",
             launchdarkly.trim_end_matches("    start: 2026-12-01T00:00:00Z\n"),
-            vec![
-                ("LD_API_TOKEN".into(), "bearer api-secret-part".into()),
-                now.clone(),
-            ],
+            vars(&[("LD_API_TOKEN", "bearer api-secret-part"), now]),
             "the token in LD_API_TOKEN (or LD_API_TOKEN_FILE) starts with `Bearer `",
             3,
         ),
         (
             "a LaunchDarkly start in the future",
             launchdarkly,
-            vec![("LD_API_TOKEN".into(), "api-ok".into()), now.clone()],
+            vars(&[("LD_API_TOKEN", "api-ok"), now]),
             "2026-12-01T00:00:00Z is later than the run's time (2026-11-22T03:00:00Z)",
             6,
         ),

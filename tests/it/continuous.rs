@@ -5,7 +5,7 @@
 //! across missed schedules, a failed run, a late entry and a racing run.
 
 use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
-use crate::support::{Ran, Workspace, csv_rows, rollcall, wait_until};
+use crate::support::{Ran, Workspace, csv_rows, rollcall, vars, wait_until};
 use rollcall_fakes::launchdarkly::{FakeEntry, FakeLaunchDarkly};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,11 +55,11 @@ impl Job {
     }
 
     fn env(&self, run_id: &str, now: &str, token: &str) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("LD_API_TOKEN".to_owned(), token.to_owned()),
-            ("ROLLCALL_NOW".to_owned(), now.to_owned()),
-            ("ROLLCALL_RUN_ID".to_owned(), run_id.to_owned()),
-        ];
+        let mut env = vars(&[
+            ("LD_API_TOKEN", token),
+            ("ROLLCALL_NOW", now),
+            ("ROLLCALL_RUN_ID", run_id),
+        ]);
         if let Out::S3(_) = self.out {
             env.extend(S3Server::env(SECRET_KEY));
         }

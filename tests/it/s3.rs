@@ -2,7 +2,7 @@
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
 use crate::support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, get, start_s3, store};
-use crate::support::{Workspace, assert_contains_all, csv_rows};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
@@ -27,13 +27,13 @@ fn s3_spec(ws: &Workspace, s3: &S3Server, fake: &FakeVault) -> PathBuf {
 }
 
 fn env(secret: &str) -> Vec<(String, String)> {
-    vec![
-        ("VAULT_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), "2026-11-22T03:00:00Z".into()),
-        ("ROLLCALL_RUN_ID".into(), "run-1".into()),
-        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), secret.into()),
-    ]
+    vars(&[
+        ("VAULT_TOKEN", TOKEN),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
+        ("ROLLCALL_RUN_ID", "run-1"),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -266,13 +266,10 @@ async fn the_token_never_goes_to_a_host_a_next_link_names() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
-    let env = vec![
-        (
-            "TREND_VISION_ONE_TOKEN_FILE".to_owned(),
-            file.to_str().unwrap().to_owned(),
-        ),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
+    let env = vars(&[
+        ("TREND_VISION_ONE_TOKEN_FILE", file.to_str().unwrap()),
+        ("ROLLCALL_NOW", NOW),
+    ]);
     let (ws, ran) = run_items(&[item(&fake, "")], &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(
