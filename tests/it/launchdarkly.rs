@@ -428,10 +428,7 @@ async fn the_fake_search_and_counts_are_as_strict_as_the_spec() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_spec_set_a_full_millisecond_is_split_within_that_specifier_only() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
     let (ws, ran) = run_ld(&fake, "    spec: proj/*:env/*:flag/*\n", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let burst = &findings(&ws)["bursts"][0];
@@ -482,10 +479,16 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
     assert!(reports.windows(2).all(|w| w[0] == w[1]));
 }
 
-/// 47 entries of one millisecond, spread so that every part of the split ends below a page:
-/// flags in two projects and two environments (one part of 28 and one of 12 need splitting
-/// again), three entries that changed a flag and a segment at once (they match two
-/// statements), members, and account settings (only the catch-all matches `acct`-less kinds).
+/// A fake holding [`spread`]`(40, "s")` but, in the millisecond a day before now, only the
+/// entries `burst` makes for it, and [`many_projects`] to split on; and that millisecond.
+async fn fake_with_burst(burst: fn(i64) -> Vec<FakeEntry>) -> (FakeLaunchDarkly, i64) {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let burst_ms = now_ms() - DAY;
+    fake.set_entries(spread_around(burst_ms, burst(burst_ms)));
+    many_projects(&fake);
+    (fake, burst_ms)
+}
+
 /// The entries of [`spread`]`(40, "s")`, but in the millisecond `burst_ms` only `burst`.
 fn spread_around(burst_ms: i64, burst: Vec<FakeEntry>) -> Vec<FakeEntry> {
     let mut entries = spread(40, "s");
@@ -507,6 +510,10 @@ fn unsplittable_burst(ms: i64) -> Vec<FakeEntry> {
         .collect()
 }
 
+/// 47 entries of one millisecond, spread so that every part of the split ends below a page:
+/// flags in two projects and two environments (one part of 28 and one of 12 need splitting
+/// again), three entries that changed a flag and a segment at once (they match two
+/// statements), members, and account settings (only the catch-all matches `acct`-less kinds).
 fn splittable_burst(ms: i64) -> Vec<FakeEntry> {
     let mut burst = Vec::new();
     let mut add = |prefix: &str, n: usize, accesses: &[(&str, &str)]| {
@@ -564,10 +571,7 @@ fn many_projects(fake: &FakeLaunchDarkly) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resource() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
     let all = fake.expected(window().0, window().1);
     for concurrency in [1, 8] {
         let (ws, ran) = run_ld(&fake, &format!("    concurrency: {concurrency}\n"), "").await;
@@ -617,10 +621,7 @@ async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resourc
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    fake.set_entries(spread_around(burst_ms, unsplittable_burst(burst_ms)));
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(unsplittable_burst).await;
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 3, "incomplete is a partial run: {ran:#?}");
     let manifest = ws.manifest().unwrap();
@@ -654,10 +655,7 @@ async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() {
     for status in [404, 403] {
-        let fake = FakeLaunchDarkly::start(TOKEN).await;
-        let burst_ms = now_ms() - DAY;
-        fake.set_entries(spread_around(burst_ms, splittable_burst(burst_ms)));
-        many_projects(&fake);
+        let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
         fake.state().counts_status = status;
         let (ws, ran) = run_ld(&fake, "", "").await;
         assert_eq!(ran.code, 0, "every part ended short: {ran:#?}");
