@@ -9,6 +9,14 @@ const TOKEN: &str = "hvs.fake-vault-token-6f1c9a";
 /// The tests' "now": November 2026, so the 12 months run 2025-12 .. 2026-11.
 const NOW: &str = "2026-11-22T03:00:00Z";
 
+/// One Vault of each export behaviour the fake knows.
+const EVERY_VERSION: [Version; 4] = [
+    Version::V1_12,
+    Version::V1_17,
+    Version::V1_18,
+    Version::V1_21,
+];
+
 fn current() -> Month {
     month(2026, 11)
 }
@@ -157,12 +165,7 @@ async fn leap_february_is_requested_to_the_29th() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_uses_last_active_month_for_roll_off_across_versions() {
-    for version in [
-        Version::V1_12,
-        Version::V1_17,
-        Version::V1_18,
-        Version::V1_21,
-    ] {
+    for version in EVERY_VERSION {
         let fake = FakeVault::start(TOKEN, version).await;
         // A long-lived token created in 2023, used in Dec 2025 and again in Mar 2026.
         let old_token = chrono::DateTime::parse_from_rfc3339("2023-05-01T08:00:00Z")
@@ -217,12 +220,7 @@ async fn report_uses_last_active_month_for_roll_off_across_versions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_data_months_are_empty_in_every_version() {
-    for version in [
-        Version::V1_12,
-        Version::V1_17,
-        Version::V1_18,
-        Version::V1_21,
-    ] {
+    for version in EVERY_VERSION {
         let fake = FakeVault::start(TOKEN, version).await;
         fake.add(
             month(2026, 6),
