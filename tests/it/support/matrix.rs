@@ -138,39 +138,26 @@ pub async fn check<S: MatrixSource>(case: Case) {
 /// `support::matrix::matrix_tests!(VaultMatrix);`
 macro_rules! matrix_tests {
     ($source:ty) => {
+        $crate::support::matrix::matrix_tests!(@cases $source;
+            happy_path: Happy,
+            pagination: Paginated,
+            rate_limited_then_success: RateLimitedOnce,
+            unauthorized: Unauthorized,
+            malformed_body: Malformed,
+            empty_result: Empty,
+        );
+    };
+    (@cases $source:ty; $($test:ident: $case:ident,)*) => {
         mod matrix {
             use super::*;
             use $crate::support::matrix::{Case, check};
 
-            #[tokio::test(flavor = "multi_thread")]
-            async fn happy_path() {
-                check::<$source>(Case::Happy).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn pagination() {
-                check::<$source>(Case::Paginated).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn rate_limited_then_success() {
-                check::<$source>(Case::RateLimitedOnce).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn unauthorized() {
-                check::<$source>(Case::Unauthorized).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn malformed_body() {
-                check::<$source>(Case::Malformed).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn empty_result() {
-                check::<$source>(Case::Empty).await;
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    check::<$source>(Case::$case).await;
+                }
+            )*
         }
     };
 }
