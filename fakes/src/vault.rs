@@ -422,6 +422,13 @@ impl FakeVault {
         self.state().months.entry(month).or_default().push(activity);
     }
 
+    /// Adds `count` entity clients active mid-`month`, with ids `{prefix}0`, `{prefix}1`, ...
+    pub fn add_entities(&self, month: Month, prefix: &str, count: usize) {
+        for i in 0..count {
+            self.add(month, Activity::entity(&format!("{prefix}{i}"), mid(month)));
+        }
+    }
+
     /// Most exports that were ever running at once.
     pub fn max_concurrent(&self) -> usize {
         self.in_flight.peak()

@@ -1,20 +1,6 @@
 use super::*;
 use object_store::memory::InMemory;
 
-fn output(store: Arc<dyn ObjectStore>) -> Output {
-    Output::with_store(
-        store,
-        "memory://",
-        &OutputSpec::default(),
-        KeyValues {
-            job: "nightly".into(),
-            date: "2026-11-22".into(),
-            run_id: "r1".into(),
-            shard: "all".into(),
-        },
-    )
-}
-
 #[test]
 fn urls_parse_to_locations() {
     assert_eq!(
@@ -38,7 +24,7 @@ fn urls_parse_to_locations() {
 
 #[test]
 fn keys_follow_the_templates() {
-    let out = output(Arc::new(InMemory::new()));
+    let out = Output::for_tests(Arc::new(InMemory::new()));
     assert_eq!(
         out.report_key("vault", "vault-forecast"),
         "nightly/2026-11-22/r1/vault-forecast.csv"
@@ -53,7 +39,7 @@ fn keys_follow_the_templates() {
 #[tokio::test]
 async fn never_overwrites_and_aborts_leave_nothing() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let out = output(store.clone()).with_part_size(MIN_PART_SIZE);
+    let out = Output::for_tests(store.clone()).with_part_size(MIN_PART_SIZE);
     out.put_new("a.csv", b"one".to_vec()).await.unwrap();
     let err = out.put_new("a.csv", b"two".to_vec()).await.unwrap_err();
     assert!(matches!(err, OutputError::Exists { .. }), "{err}");

@@ -338,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_free_text_is_neutralised_and_each_neutralised_cell_is_counted() {
-        use crate::output::{KeyValues, Output, OutputSpec};
+        use crate::output::Output;
         use object_store::ObjectStoreExt;
         use object_store::memory::InMemory;
         use object_store::path::Path;
@@ -352,17 +352,7 @@ mod tests {
             Column::free_text("comment"),
         ];
         let store = Arc::new(InMemory::new());
-        let output = Output::with_store(
-            store.clone(),
-            "memory://",
-            &OutputSpec::default(),
-            KeyValues {
-                job: "j".into(),
-                date: "d".into(),
-                run_id: "r".into(),
-                shard: "all".into(),
-            },
-        );
+        let output = Output::for_tests(store.clone());
         let mut report =
             CsvReport::new("r".into(), COLUMNS, output.writer("r.csv".into()), true).unwrap();
         report

@@ -1,7 +1,7 @@
 //! Malformed and hostile job specs: each is refused with exit 2, a message naming the problem,
 //! and (where the YAML has one) its line; the parser never panics on any input.
 
-use crate::support::{Workspace, rollcall};
+use crate::support::{Workspace, assert_contains_all, rollcall, vars};
 use proptest::prelude::*;
 
 const GOOD: &str = "\
@@ -385,12 +385,7 @@ async fn every_bad_spec_exits_2_naming_the_problem_and_its_line() {
     for (name, bytes, needle, line) in cases {
         std::fs::write(&path, &bytes).unwrap();
         let started = std::time::Instant::now();
-        let ran = rollcall(
-            &["validate", "--config", path.to_str().unwrap()],
-            &env,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("validate", &path, &env).await;
         assert!(started.elapsed().as_secs() < 10, "{name}: took too long");
         assert_eq!(ran.code, 2, "{name}: {ran:#?}");
         assert!(
@@ -423,25 +418,15 @@ async fn every_problem_of_a_spec_is_reported_at_once() {
     let spec = ws.spec_text(
         "job: nightly\nschedul: daily\nsources:\n  - name: vault-a\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n    months: 0\n  - name: vault-b\n    kind: vault_client_activity\n    token_env: VAULT_B_TOKEN\n  - name: ld\n    kind: launchdarkly_audit_log\n    concurrency: many\n",
     );
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[],
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    for needle in [
+    let needles = [
         ":2:1: `schedul`: unknown field",
         ":7:5: `sources[0].months`: must be between 1 and 60",
         ":13:5: `sources[2].concurrency`: must be a whole number, 0 or more, not the text \"many\"",
         "source `vault-b`: no Vault address: set `address` in the spec or VAULT_ADDR; the credential is missing: set VAULT_B_TOKEN, or VAULT_B_TOKEN_FILE",
-    ] {
-        assert!(
-            ran.stderr.contains(needle),
-            "wanted `{needle}` in {}",
-            ran.stderr
-        );
-    }
+    ];
+    assert_contains_all(&ran.stderr, &needles);
     for rust in ["u32", "usize", "invalid type", "struct "] {
         assert!(!ran.stderr.contains(rust), "`{rust}` in {}", ran.stderr);
     }
@@ -452,11 +437,7 @@ async fn a_missing_spec_file_exits_2() {
     let ws = Workspace::new();
     let ran = rollcall(&["validate", "--config", "missing.yaml"], &[], ws.path()).await;
     assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr.contains("missing.yaml") && ran.stderr.contains("No such file"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["missing.yaml", "No such file"]);
 }
 
 proptest! {
@@ -489,34 +470,28 @@ async fn clock_and_environment_problems_exit_2_with_file_and_line_before_any_req
     let path = ws.path().join("job.yaml");
     let trend = "job: nightly\nsources:\n  - name: v1\n    kind: vision_one_inactive_accounts\n    region: us\n    token_env: TREND_KEY\n";
     let launchdarkly = "job: nightly\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-12-01T00:00:00Z\n";
-    let now = ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned());
+    let now = ("ROLLCALL_NOW", "2026-11-22T03:00:00Z");
     // (name, spec, environment, text the error must contain, line it must name)
     type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, &'a str, usize);
     let cases: [Case<'_>; 3] = [
         (
             "a Trend token pasted with its Bearer prefix",
             trend,
-            vec![
-                ("TREND_KEY".into(), "Bearer eyJhbGciOi.secret-part".into()),
-                now.clone(),
-            ],
+            vars(&[("TREND_KEY", "Bearer eyJhbGciOi.secret-part"), now]),
             "the token in TREND_KEY (or TREND_KEY_FILE) starts with `Bearer `",
             6,
         ),
         (
             "a LaunchDarkly token pasted with its Bearer prefix",
             launchdarkly.trim_end_matches("    start: 2026-12-01T00:00:00Z\n"),
-            vec![
-                ("LD_API_TOKEN".into(), "bearer api-secret-part".into()),
-                now.clone(),
-            ],
+            vars(&[("LD_API_TOKEN", "bearer api-secret-part"), now]),
             "the token in LD_API_TOKEN (or LD_API_TOKEN_FILE) starts with `Bearer `",
             3,
         ),
         (
             "a LaunchDarkly start in the future",
             launchdarkly,
-            vec![("LD_API_TOKEN".into(), "api-ok".into()), now.clone()],
+            vars(&[("LD_API_TOKEN", "api-ok"), now]),
             "2026-12-01T00:00:00Z is later than the run's time (2026-11-22T03:00:00Z)",
             6,
         ),
@@ -524,12 +499,7 @@ async fn clock_and_environment_problems_exit_2_with_file_and_line_before_any_req
     for (name, text, env, needle, line) in cases {
         std::fs::write(&path, text).unwrap();
         for command in ["validate", "run"] {
-            let ran = rollcall(
-                &[command, "--config", path.to_str().unwrap()],
-                &env,
-                ws.path(),
-            )
-            .await;
+            let ran = ws.rollcall(command, &path, &env).await;
             assert_eq!(ran.code, 2, "{name} ({command}): {ran:#?}");
             assert!(
                 ran.stderr.contains(needle),
@@ -566,16 +536,11 @@ async fn an_empty_window_at_run_time_exits_2() {
         "job: nightly\noutput:\n  url: ./reports\nsources:\n  - name: ld\n    kind: launchdarkly_audit_log\n    base_url: http://127.0.0.1:9\n    start: 2026-11-22T03:00:00Z\n",
     )
     .unwrap();
-    let env = [
-        ("LD_API_TOKEN".to_owned(), "api-ok".to_owned()),
-        ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
-    ];
-    let ran = rollcall(
-        &["run", "--config", path.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    let env = vars(&[
+        ("LD_API_TOKEN", "api-ok"),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
+    ]);
+    let ran = ws.rollcall("run", &path, &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ran.stderr.contains("the window is empty"), "{}", ran.stderr);
 }

@@ -4,7 +4,7 @@
 
 use crate::support::openbao::OpenBao;
 use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
-use crate::support::{Ran, Workspace, rollcall};
+use crate::support::{Ran, Workspace, rollcall, vars};
 use rollcall_fakes::chassis::Canned;
 use rollcall_fakes::launchdarkly::FakeLaunchDarkly;
 use rollcall_fakes::vision_one::{Event, FakeAccount, FakeVisionOne};
@@ -18,17 +18,8 @@ const CLOSED: &str = "http://127.0.0.1:9";
 
 async fn check(ws: &Workspace, spec: &str, env: &[(&str, &str)]) -> Ran {
     let path = ws.spec_text(spec);
-    let mut env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    env.push(("ROLLCALL_NOW".into(), NOW.into()));
-    rollcall(
-        &["check", "--config", path.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await
+    let env = vars(&[env, &[("ROLLCALL_NOW", NOW)]].concat());
+    ws.rollcall("check", &path, &env).await
 }
 
 /// The line of `target`, which must start with `code`.

@@ -1,7 +1,8 @@
 //! The command line on the real binary: exit codes, validate, flags versus environment, logs.
 
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, assert_contains_all, csv_rows, rollcall, vars, wait_until};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use std::time::Duration;
 
 const TOKEN: &str = "hvs.cli-secret-token-81d0";
 const NOW: &str = "2026-11-22T03:00:00Z";
@@ -11,10 +12,7 @@ fn vault_item(name: &str, url: &str) -> String {
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![
-        ("VAULT_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), NOW.into()),
-    ]
+    vars(&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)])
 }
 
 async fn healthy_vault() -> FakeVault {
@@ -28,11 +26,7 @@ async fn help_shows_examples_and_exit_codes_and_version_prints() {
     let ws = Workspace::new();
     let ran = rollcall(&["--help"], &[], ws.path()).await;
     assert_eq!(ran.code, 0);
-    assert!(
-        ran.stdout.contains("Examples:") && ran.stdout.contains("Exit codes:"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["Examples:", "Exit codes:"]);
     assert!(ran.stdout.contains("validate") && ran.stdout.contains("run"));
     let ran = rollcall(&["--version"], &[], ws.path()).await;
     assert_eq!(ran.code, 0);
@@ -44,12 +38,7 @@ async fn exit_0_when_every_source_succeeds_with_a_final_summary_event() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     // Logs are JSON lines on stderr; the last one is the run summary.
     let last: serde_json::Value = serde_json::from_str(ran.stderr.lines().last().unwrap()).unwrap();
@@ -58,11 +47,7 @@ async fn exit_0_when_every_source_succeeds_with_a_final_summary_event() {
     for line in ran.stderr.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
-    assert!(
-        ran.stdout.contains("manifest.json") && ran.stdout.contains("v.csv"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["manifest.json", "v.csv"]);
     assert!(!ran.all_output().contains(TOKEN));
 }
 
@@ -77,12 +62,7 @@ async fn exit_3_when_one_source_fails_and_the_other_is_written() {
         vault_item("good", &good.url()),
         vault_item("bad", &bad.url()),
     ]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert_eq!(csv_rows(&ws.object("/good.csv").unwrap()).len(), 2);
     assert!(ws.object("/bad.csv").is_none());
@@ -110,12 +90,7 @@ async fn exit_2_for_a_bad_spec_naming_file_line_and_key_and_nothing_is_fetched()
         fake.url()
     )]);
     for command in ["run", "validate"] {
-        let ran = rollcall(
-            &[command, "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall(command, &spec, &env()).await;
         assert_eq!(ran.code, 2, "{command}: {ran:#?}");
         assert!(
             ran.stderr
@@ -128,12 +103,7 @@ async fn exit_2_for_a_bad_spec_naming_file_line_and_key_and_nothing_is_fetched()
         "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 0\n",
         fake.url()
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 2);
     assert!(
         ran.stderr
@@ -150,18 +120,11 @@ async fn exit_2_for_a_missing_secret_or_spec_file() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[("ROLLCALL_NOW".into(), NOW.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("run", &spec, &vars(&[("ROLLCALL_NOW", NOW)]))
+        .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("source `v`") && ran.stderr.contains("VAULT_TOKEN_FILE"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["source `v`", "VAULT_TOKEN_FILE"]);
     assert_eq!(fake.log.count(), 0);
 
     let ran = rollcall(&["validate", "--config", "nope.yaml"], &env(), ws.path()).await;
@@ -183,12 +146,7 @@ async fn exit_2_when_every_source_refuses_its_credentials() {
     fake.state().token = "rotated".into();
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert_eq!(ws.manifest().unwrap()["status"], "failed");
 }
@@ -198,12 +156,7 @@ async fn validate_checks_secrets_without_fetching() {
     let fake = healthy_vault().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stdout.contains("valid"), "{}", ran.stdout);
     // It says plainly what it did not check, and what does.
@@ -218,11 +171,7 @@ async fn validate_checks_secrets_without_fetching() {
     assert!(ws.objects().is_empty());
 
     let ran = rollcall(&["validate", "--help"], &[], ws.path()).await;
-    assert!(
-        ran.stdout.contains("connects to nothing") && ran.stdout.contains("`rollcall check`"),
-        "{}",
-        ran.stdout
-    );
+    assert_contains_all(&ran.stdout, &["connects to nothing", "`rollcall check`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,15 +179,16 @@ async fn run_help_lists_the_settings_it_takes_from_the_environment() {
     let ws = Workspace::new();
     let ran = rollcall(&["run", "--help"], &[], ws.path()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    for variable in [
-        "ROLLCALL_RUN_ID",
-        "ROLLCALL_NOW",
-        "ROLLCALL_CONFIG",
-        "ROLLCALL_OUTPUT",
-        "ROLLCALL_SHARD_COUNT",
-    ] {
-        assert!(ran.stdout.contains(variable), "{variable}: {}", ran.stdout);
-    }
+    assert_contains_all(
+        &ran.stdout,
+        &[
+            "ROLLCALL_RUN_ID",
+            "ROLLCALL_NOW",
+            "ROLLCALL_CONFIG",
+            "ROLLCALL_OUTPUT",
+            "ROLLCALL_SHARD_COUNT",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,12 +198,7 @@ async fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
     let mut vars = env();
     vars.push(("ROLLCALL_LOG_FORMAT".into(), "text".into()));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(ran.stderr.contains("Run started."), "{ran:#?}");
     assert!(
@@ -289,11 +234,7 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
 
     let ran = rollcall(&["run", "--only", "c"], &vars, ws.path()).await;
     assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr.contains("--only c") && ran.stderr.contains("a, b"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["--only c", "a, b"]);
 
     // The same run id again: the manifest exists, nothing is fetched or overwritten.
     let ran = rollcall(
@@ -303,13 +244,13 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
     )
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(
-        ran.stderr
-            .contains("a manifest already exists at test-job/2026-11-22/fixed-run/manifest.json")
-            && ran.stderr.contains("this run id was used before")
-            && ran.stderr.contains("ROLLCALL_RUN_ID"),
-        "{}",
-        ran.stderr
+    assert_contains_all(
+        &ran.stderr,
+        &[
+            "a manifest already exists at test-job/2026-11-22/fixed-run/manifest.json",
+            "this run id was used before",
+            "ROLLCALL_RUN_ID",
+        ],
     );
     assert_eq!(b.log.count(), 12);
 }
@@ -323,12 +264,7 @@ async fn the_manifest_states_what_an_auditor_checks() {
         "job: test-job\noutput:\n  url: ./reports\nsources:\n{}",
         vault_item("v", &fake.url())
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let manifest = ws.manifest().expect("a manifest");
     assert_eq!(manifest["schema_version"], 3);
@@ -372,12 +308,7 @@ async fn shards_split_the_sources_between_runs() {
         let mut vars = env();
         vars.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
         vars.push(("ROLLCALL_SHARD_COUNT".into(), "2".into()));
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, 0, "{ran:#?}");
     }
     // Every source ran exactly once across the two shards, each shard wrote its own manifest.
@@ -413,12 +344,7 @@ async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() 
     fake.add(month(2026, 11), b);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
     let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
@@ -436,12 +362,7 @@ async fn free_text_is_neutralised_unless_turned_off_and_identifiers_never_are() 
         ws.reports().display(),
         vault_item("v", &fake.url())
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/v.csv").unwrap());
     let of = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
@@ -455,49 +376,17 @@ async fn sigterm_stops_promptly_leaving_nothing_and_the_next_run_starts_clean() 
     fake.state().delay = std::time::Duration::from_secs(60);
     let ws = Workspace::new();
     let spec = ws.spec(&[vault_item("v", &fake.url())]);
-    let child = tokio::process::Command::new(crate::support::binary())
-        .args(["run", "--config", spec.to_str().unwrap()])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("VAULT_TOKEN", TOKEN)
-        .env("ROLLCALL_NOW", NOW)
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while fake.max_concurrent() == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "no request arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let running = ws.start_run(&spec, &env());
+    wait_until("no request arrived", || fake.max_concurrent() > 0).await;
     let signalled = std::time::Instant::now();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stopped promptly")
-        .unwrap();
-    assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    let stopped = running.terminate(Duration::from_secs(10)).await;
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert_eq!(stopped.code, 1, "{stopped:#?}");
+    assert!(stopped.stderr.contains("interrupted"), "{stopped:#?}");
     assert!(ws.objects().is_empty(), "{:?}", ws.objects().keys());
 
     fake.state().delay = std::time::Duration::ZERO;
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 }
 
@@ -515,12 +404,7 @@ async fn an_unreadable_or_invalid_ca_bundle_is_a_configuration_error() {
             "{}    ca_cert: {ca}\n",
             vault_item("v", &fake.url())
         )]);
-        let ran = rollcall(
-            &["validate", "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("validate", &spec, &env()).await;
         assert_eq!(ran.code, 2, "{ran:#?}");
         assert!(ran.stderr.contains(needle), "{}", ran.stderr);
     }
@@ -537,20 +421,11 @@ async fn a_source_past_its_deadline_fails_alone() {
         format!("{}    timeout: 1s\n", vault_item("slow", &slow.url())),
     ]);
     let started = std::time::Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(ran.code, 3, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][1]["error"].as_str().unwrap();
-    assert!(
-        error.contains("deadline of 1s") && error.contains("timeout"),
-        "{error}"
-    );
+    let error = ws.source_error(1);
+    assert_contains_all(&error, &["deadline of 1s", "timeout"]);
     assert!(ws.object("/good.csv").is_some());
     assert!(ws.object("/slow.csv").is_none());
 }
@@ -610,12 +485,7 @@ async fn a_source_whose_second_report_cannot_be_written_leaves_no_report_at_all(
     std::fs::create_dir_all(run_dir.join("v-forecast.csv")).unwrap();
     let mut vars = env();
     vars.push(("ROLLCALL_RUN_ID".into(), "fixed-run".into()));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert!(
         !run_dir.join("v.csv").exists(),

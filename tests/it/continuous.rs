@@ -5,7 +5,7 @@
 //! across missed schedules, a failed run, a late entry and a racing run.
 
 use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
-use crate::support::{Ran, Workspace, csv_rows, rollcall};
+use crate::support::{Ran, Workspace, csv_rows, rollcall, vars, wait_until};
 use rollcall_fakes::launchdarkly::{FakeEntry, FakeLaunchDarkly};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,11 +55,11 @@ impl Job {
     }
 
     fn env(&self, run_id: &str, now: &str, token: &str) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("LD_API_TOKEN".to_owned(), token.to_owned()),
-            ("ROLLCALL_NOW".to_owned(), now.to_owned()),
-            ("ROLLCALL_RUN_ID".to_owned(), run_id.to_owned()),
-        ];
+        let mut env = vars(&[
+            ("LD_API_TOKEN", token),
+            ("ROLLCALL_NOW", now),
+            ("ROLLCALL_RUN_ID", run_id),
+        ]);
         if let Out::S3(_) = self.out {
             env.extend(S3Server::env(SECRET_KEY));
         }
@@ -72,12 +72,9 @@ impl Job {
 
     async fn run_with_token(&self, run_id: &str, now: &str, token: &str) -> Ran {
         let spec = self.ws.path().join("job.yaml");
-        rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &self.env(run_id, now, token),
-            self.ws.path(),
-        )
-        .await
+        self.ws
+            .rollcall("run", &spec, &self.env(run_id, now, token))
+            .await
     }
 
     async fn objects(&self) -> BTreeMap<String, String> {
@@ -356,31 +353,13 @@ async fn an_interrupted_run_releases_its_window_for_the_next_run() {
     job.fake.set_entries(log());
     job.fake.state().latency = Duration::from_secs(60);
     let spec = job.ws.path().join("job.yaml");
-    let child = tokio::process::Command::new(crate::support::binary())
-        .args(["run", "--config", spec.to_str().unwrap()])
-        .current_dir(job.ws.path())
-        .env_clear()
-        .envs(job.env("run-1", "2026-11-03T00:03:00Z", TOKEN))
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    while job.fake.requests() == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let running = job
+        .ws
+        .start_run(&spec, &job.env("run-1", "2026-11-03T00:03:00Z", TOKEN));
+    wait_until("no request arrived", || job.fake.requests() > 0).await;
     assert!(job.claim_exists(1).await);
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stopped promptly")
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let stopped = running.terminate(Duration::from_secs(10)).await;
+    assert_eq!(stopped.code, 1, "{stopped:#?}");
     let end = job.objects().await[&format!("rollcall-ledger/audit/{SOURCE}/000000000001.end.json")]
         .clone();
     let end: Value = serde_json::from_str(&end).unwrap();

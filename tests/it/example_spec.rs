@@ -11,17 +11,11 @@ async fn the_example_spec_validates() {
         .unwrap()
         .replace("/etc/rollcall/vault-ca.pem", ca.to_str().unwrap());
     let spec = ws.spec_text(&text);
-    let env = [
+    let env = crate::support::vars(&[
         ("VAULT_TOKEN", "dummy"),
         ("TREND_VISION_ONE_TOKEN", "dummy"),
         ("LD_API_TOKEN", "dummy"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let ran = crate::support::rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    ]);
+    let ran = ws.rollcall("validate", &spec, &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 }

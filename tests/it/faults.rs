@@ -3,9 +3,9 @@
 //! every row or fails with a clear error, the healthy source's report is intact, and the exit code
 //! and manifest tell the truth.
 
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::Canned;
-use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use rollcall_fakes::vault::{FakeVault, Version, month};
 use std::time::Duration;
 
 const TOKEN: &str = "hvs.faults-token-77aa";
@@ -140,12 +140,7 @@ fn faults() -> Vec<Fault> {
 
 async fn fake_with_rows() -> FakeVault {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake
 }
 
@@ -163,17 +158,8 @@ async fn run_beside_healthy(
         ws.reports().display(),
         healthy.url(),
     ));
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let vars = vars(&[&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)], env].concat());
+    let ran = ws.rollcall("run", &spec, &vars).await;
     let manifest = ws
         .manifest()
         .unwrap_or_else(|| panic!("{name}: no manifest: {ran:#?}"));
@@ -252,10 +238,7 @@ async fn connection_refused_is_retried_then_reported() {
     let (_ws, ran, manifest) = run_beside_healthy("connection refused", &item, &[]).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     let error = manifest["sources"][1]["error"].as_str().unwrap();
-    assert!(
-        error.contains("could not connect") && error.contains("4 attempt(s)"),
-        "{error}"
-    );
+    assert_contains_all(error, &["could not connect", "4 attempt(s)"]);
     // One warning per retry, each naming the source.
     let retries = ran
         .stderr

@@ -1,7 +1,7 @@
 //! The LaunchDarkly audit log source through the real binary, against the fake LaunchDarkly.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, rollcall};
+use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::Canned;
 use rollcall_fakes::launchdarkly::{
     Budget, FakeEntry, FakeLaunchDarkly, Storm, Ties, UNAUTHORIZED, demo,
@@ -46,6 +46,11 @@ struct LdMatrix {
 }
 
 impl MatrixSource for LdMatrix {
+    const NAME: &str = "ld-test";
+    const SECRET: &str = TOKEN;
+    const SECRET_VARIABLE: &str = "LD_API_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = FakeLaunchDarkly::start(TOKEN).await;
         let rows = match case {
@@ -71,30 +76,16 @@ impl MatrixSource for LdMatrix {
     }
     fn source_item(&self) -> String {
         format!(
-            "  - name: ld-test\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            "  - name: {}\n    kind: launchdarkly_audit_log\n    base_url: {}\n",
+            Self::NAME,
             self.fake.url()
         )
-    }
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("LD_API_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ]
-    }
-    fn name(&self) -> &str {
-        "ld-test"
     }
     fn expected_rows(&self) -> usize {
         self.rows
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.statuses()
-    }
-    fn data_requests(&self) -> usize {
-        self.fake.status_count(200) as usize
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
     }
 }
 
@@ -117,14 +108,8 @@ async fn run_ld_env(
         ws.reports().display(),
         fake.url()
     ));
-    let mut vars = vec![("ROLLCALL_NOW".to_owned(), NOW.to_owned())];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let vars = vars(&[&[("ROLLCALL_NOW", NOW)], env].concat());
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 
@@ -430,25 +415,20 @@ async fn the_fake_search_and_counts_are_as_strict_as_the_spec() {
     // What LaunchDarkly's OpenAPI document refuses was caught there, the rest by the fake;
     // taking them keeps the fake from failing the test for them when dropped.
     let caught = fake.server.take_violations().join("\n");
-    for why in [
-        "query parameter `spec` is not declared",
-        "required field `effect` is missing",
-        "the request body is required",
-        "required query parameter `after` is missing",
-    ] {
-        assert!(caught.contains(why), "{why}: {caught}");
-    }
+    assert_contains_all(
+        &caught,
+        &[
+            "query parameter `spec` is not declared",
+            "required field `effect` is missing",
+            "the request body is required",
+            "required query parameter `after` is missing",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_spec_set_a_full_millisecond_is_split_within_that_specifier_only() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend(splittable_burst(burst_ms));
-    fake.set_entries(entries);
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
     let (ws, ran) = run_ld(&fake, "    spec: proj/*:env/*:flag/*\n", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let burst = &findings(&ws)["bursts"][0];
@@ -497,6 +477,37 @@ async fn ties_across_page_boundaries_are_written_exactly_once_in_order() {
         }
     }
     assert!(reports.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// A fake holding [`spread`]`(40, "s")` but, in the millisecond a day before now, only the
+/// entries `burst` makes for it, and [`many_projects`] to split on; and that millisecond.
+async fn fake_with_burst(burst: fn(i64) -> Vec<FakeEntry>) -> (FakeLaunchDarkly, i64) {
+    let fake = FakeLaunchDarkly::start(TOKEN).await;
+    let burst_ms = now_ms() - DAY;
+    fake.set_entries(spread_around(burst_ms, burst(burst_ms)));
+    many_projects(&fake);
+    (fake, burst_ms)
+}
+
+/// The entries of [`spread`]`(40, "s")`, but in the millisecond `burst_ms` only `burst`.
+fn spread_around(burst_ms: i64, burst: Vec<FakeEntry>) -> Vec<FakeEntry> {
+    let mut entries = spread(40, "s");
+    entries.retain(|e| e.date != burst_ms);
+    entries.extend(burst);
+    entries
+}
+
+/// 30 changes of one flag in one environment at `ms`: no resource left to split on.
+fn unsplittable_burst(ms: i64) -> Vec<FakeEntry> {
+    (0..30)
+        .map(|i| {
+            FakeEntry::accessing(
+                &format!("b{i:02}"),
+                ms,
+                &[("updateOn", "proj/web:env/production:flag/checkout")],
+            )
+        })
+        .collect()
 }
 
 /// 47 entries of one millisecond, spread so that every part of the split ends below a page:
@@ -560,13 +571,7 @@ fn many_projects(fake: &FakeLaunchDarkly) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resource() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend(splittable_burst(burst_ms));
-    fake.set_entries(entries);
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
     let all = fake.expected(window().0, window().1);
     for concurrency in [1, 8] {
         let (ws, ran) = run_ld(&fake, &format!("    concurrency: {concurrency}\n"), "").await;
@@ -616,20 +621,7 @@ async fn a_millisecond_of_47_entries_is_fetched_whole_by_splitting_it_by_resourc
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
-    let fake = FakeLaunchDarkly::start(TOKEN).await;
-    let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    // 30 changes of one flag in one environment: no resource left to split on.
-    entries.extend((0..30).map(|i| {
-        FakeEntry::accessing(
-            &format!("b{i:02}"),
-            burst_ms,
-            &[("updateOn", "proj/web:env/production:flag/checkout")],
-        )
-    }));
-    fake.set_entries(entries);
-    many_projects(&fake);
+    let (fake, burst_ms) = fake_with_burst(unsplittable_burst).await;
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 3, "incomplete is a partial run: {ran:#?}");
     let manifest = ws.manifest().unwrap();
@@ -663,13 +655,7 @@ async fn a_millisecond_too_full_to_split_is_incomplete_with_an_exact_count() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() {
     for status in [404, 403] {
-        let fake = FakeLaunchDarkly::start(TOKEN).await;
-        let burst_ms = now_ms() - DAY;
-        let mut entries = spread(40, "s");
-        entries.retain(|e| e.date != burst_ms);
-        entries.extend(splittable_burst(burst_ms));
-        fake.set_entries(entries);
-        many_projects(&fake);
+        let (fake, burst_ms) = fake_with_burst(splittable_burst).await;
         fake.state().counts_status = status;
         let (ws, ran) = run_ld(&fake, "", "").await;
         assert_eq!(ran.code, 0, "every part ended short: {ran:#?}");
@@ -685,16 +671,7 @@ async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() 
         );
 
         // Unsplittable and uncounted: incomplete, and how much is missing is unknown.
-        let mut entries = spread(40, "s");
-        entries.retain(|e| e.date != burst_ms);
-        entries.extend((0..30).map(|i| {
-            FakeEntry::accessing(
-                &format!("b{i:02}"),
-                burst_ms,
-                &[("updateOn", "proj/web:env/production:flag/checkout")],
-            )
-        }));
-        fake.set_entries(entries);
+        fake.set_entries(spread_around(burst_ms, unsplittable_burst(burst_ms)));
         let (ws, ran) = run_ld(&fake, "", "").await;
         assert_eq!(ran.code, 3, "{ran:#?}");
         let source = &ws.manifest().unwrap()["sources"][0];
@@ -712,10 +689,8 @@ async fn without_the_counts_endpoint_only_a_split_that_ends_short_is_complete() 
 async fn exactly_twenty_in_a_millisecond_costs_one_count_and_no_split() {
     let fake = FakeLaunchDarkly::start(TOKEN).await;
     let burst_ms = now_ms() - DAY;
-    let mut entries = spread(40, "s");
-    entries.retain(|e| e.date != burst_ms);
-    entries.extend((0..20).map(|i| FakeEntry::flag(&format!("b{i:02}"), burst_ms)));
-    fake.set_entries(entries);
+    let burst = (0..20).map(|i| FakeEntry::flag(&format!("b{i:02}"), burst_ms));
+    fake.set_entries(spread_around(burst_ms, burst.collect()));
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
@@ -962,15 +937,13 @@ async fn text_survives_a_csv_round_trip_and_formulas_are_neutralised() {
         ws.reports().display(),
         fake.url()
     ));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("LD_API_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &vars(&[("LD_API_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(
         report(&ws)[1][4],
@@ -1005,10 +978,7 @@ async fn a_server_ignoring_before_fails_instead_of_looping() {
     fake.state().ignore_before = true;
     let (ws, ran) = run_ld(&fake, "", "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(error.contains("does not honour `before`"), "{error}");
     assert!(error.starts_with("source `ld`"), "{error}");
     assert!(ws.object("/ld.csv").is_none());
@@ -1077,12 +1047,7 @@ async fn the_demo_fake_produces_its_report() {
     let (fake, item, env) = demo().await;
     let ws = Workspace::new();
     let spec = ws.spec(&[item]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = csv_rows(&ws.object("/launchdarkly.csv").unwrap());
     assert!(rows.len() > 200, "{}", rows.len());
@@ -1110,13 +1075,10 @@ async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
     )
     .await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        error.contains("Invalid resource specifier") && error.contains("check `q` and `spec`"),
-        "{error}"
+    let error = ws.source_error(0);
+    assert_contains_all(
+        &error,
+        &["Invalid resource specifier", "check `q` and `spec`"],
     );
     assert_eq!(fake.requests(), 1, "a 400 is not retried");
 }

@@ -2,11 +2,11 @@
 //! (`s3s-fs` 0.14.1, installed by `scripts/test.sh` into `.tools/bin`).
 
 use crate::support::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, get, start_s3, store};
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use rollcall::output::{KeyValues, MIN_PART_SIZE, Output, OutputError, OutputSpec};
-use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
+use rollcall_fakes::vault::{FakeVault, Version, month};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,12 +14,7 @@ const TOKEN: &str = "hvs.s3-test-token";
 
 async fn vault_with_data() -> FakeVault {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake
 }
 
@@ -32,13 +27,13 @@ fn s3_spec(ws: &Workspace, s3: &S3Server, fake: &FakeVault) -> PathBuf {
 }
 
 fn env(secret: &str) -> Vec<(String, String)> {
-    vec![
-        ("VAULT_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), "2026-11-22T03:00:00Z".into()),
-        ("ROLLCALL_RUN_ID".into(), "run-1".into()),
-        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), secret.into()),
-    ]
+    vars(&[
+        ("VAULT_TOKEN", TOKEN),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
+        ("ROLLCALL_RUN_ID", "run-1"),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,12 +42,7 @@ async fn run_writes_reports_and_manifest_to_s3_with_signed_requests() {
     let fake = vault_with_data().await;
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let store = store(&s3, SECRET_KEY);
     let base = "compliance/s3-job/2026-11-22/run-1";
@@ -89,18 +79,10 @@ async fn a_wrong_secret_fails_clearly_and_writes_nothing() {
     let fake = vault_with_data().await;
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env("not-the-secret"),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env("not-the-secret")).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     let output = ran.all_output();
-    assert!(
-        output.contains("access denied") && output.contains("AWS_SECRET_ACCESS_KEY"),
-        "{output}"
-    );
+    assert_contains_all(&output, &["access denied", "AWS_SECRET_ACCESS_KEY"]);
     assert!(!output.contains("not-the-secret"), "{output}");
     let store = store(&s3, SECRET_KEY);
     let listed: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.list(None)).await;
@@ -119,12 +101,7 @@ async fn an_existing_report_is_never_overwritten() {
         .unwrap();
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert_eq!(get(&store, key).await.as_deref(), Some("precious\n"));
     let manifest: serde_json::Value = serde_json::from_str(
@@ -134,10 +111,7 @@ async fn an_existing_report_is_never_overwritten() {
     )
     .unwrap();
     let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("already exists") && error.contains("never overwrites"),
-        "{error}"
-    );
+    assert_contains_all(error, &["already exists", "never overwrites"]);
     // The other report of the failed source was not left behind either.
     assert!(
         get(
@@ -211,18 +185,9 @@ async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() 
         .unwrap()
         .replace("s3://reports/", "s3://no-such-bucket/");
     let spec = ws.spec_text(&text);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("no-such-bucket") && ran.stderr.contains("bucket exists"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["no-such-bucket", "bucket exists"]);
     assert_eq!(
         fake.log.count(),
         0,
@@ -234,12 +199,7 @@ async fn a_missing_bucket_or_a_down_endpoint_fails_before_anything_is_fetched() 
     let text = std::fs::read_to_string(&spec).unwrap();
     assert!(text.contains(&endpoint));
     let started = Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(SECRET_KEY),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env(SECRET_KEY)).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(
         ran.stderr.contains("endpoint is reachable"),

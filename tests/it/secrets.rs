@@ -2,7 +2,7 @@
 //! malformed data, server errors, unreachable hosts, bad specs, validate, help) is searched at
 //! debug log level for the tokens; they appear nowhere. Each token goes only to its own host.
 
-use crate::support::{Workspace, rollcall};
+use crate::support::{Workspace, rollcall, vars};
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN_A: &str = "hvs.SECRET-alpha-5f0c2a9e";
@@ -10,23 +10,31 @@ const TOKEN_B: &str = "hvs.SECRET-bravo-91d7b3c4";
 const AWS_SECRET: &str = "aws-SECRET-charlie-0b8e";
 
 fn env() -> Vec<(String, String)> {
-    vec![
-        ("VAULT_A_TOKEN".into(), TOKEN_A.into()),
-        ("VAULT_B_TOKEN".into(), TOKEN_B.into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), AWS_SECRET.into()),
-        ("AWS_ACCESS_KEY_ID".into(), "AKIAEXAMPLE".into()),
-        ("ROLLCALL_NOW".into(), "2026-11-22T03:00:00Z".into()),
-        ("ROLLCALL_LOG".into(), "debug".into()),
-    ]
+    vars(&[
+        ("VAULT_A_TOKEN", TOKEN_A),
+        ("VAULT_B_TOKEN", TOKEN_B),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
+        ("ROLLCALL_LOG", "debug"),
+    ])
 }
 
+/// Fails unless `text` and every object written (key and contents) are free of the Vault
+/// tokens and the AWS secret.
 fn assert_clean(what: &str, ws: &Workspace, text: &str) {
+    assert_free_of(what, ws, text, &[TOKEN_A, TOKEN_B, AWS_SECRET]);
+}
+
+/// Fails unless `text` and every object written (key and contents) are free of each of
+/// `secrets` and of a recognisable part of one.
+fn assert_free_of(what: &str, ws: &Workspace, text: &str, secrets: &[&str]) {
     let mut everything = text.to_owned();
     for (key, content) in ws.objects() {
         everything.push_str(&key);
         everything.push_str(&content);
     }
-    for secret in [TOKEN_A, TOKEN_B, AWS_SECRET] {
+    for secret in secrets {
         assert!(
             !everything.contains(secret),
             "{what}: {secret} leaked:\n{everything}"
@@ -83,12 +91,7 @@ async fn tokens_appear_in_no_output_on_any_path_and_go_only_to_their_host() {
         setup(&a, &b);
         let ws = Workspace::new();
         let spec = spec(&ws, &a, &b.url());
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &env(),
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &env()).await;
         assert!(
             ran.stderr.contains("\"level\":\"DEBUG\""),
             "{name}: debug logs are on"
@@ -120,21 +123,11 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
         .unwrap();
     let ws = Workspace::new();
     let spec = spec(&ws, &a, &format!("http://{closed}"));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &env()).await;
     assert_eq!(ran.code, 3, "{ran:#?}");
     assert_clean("unreachable host", &ws, &ran.all_output());
 
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 0);
     assert_clean("validate", &ws, &ran.all_output());
 
@@ -142,22 +135,12 @@ async fn unreachable_hosts_bad_specs_validate_and_help_leak_nothing() {
     let mut bad = env();
     bad.retain(|(k, _)| k != "VAULT_B_TOKEN");
     bad.push(("VAULT_B_TOKEN".into(), format!("{TOKEN_B}\u{7}")));
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &bad,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &bad).await;
     assert_eq!(ran.code, 2);
     assert_clean("bad token value", &ws, &ran.all_output());
 
     let broken = ws.spec_text(&format!("job: [\nsources: {TOKEN_A}\n"));
-    let ran = rollcall(
-        &["validate", "--config", broken.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &broken, &env()).await;
     assert_eq!(ran.code, 2);
     // A secret pasted into the spec by mistake is the user's own text; the env ones must not show.
     assert!(!ran.all_output().contains(TOKEN_B) && !ran.all_output().contains(AWS_SECRET));
@@ -200,27 +183,19 @@ async fn every_kind_keeps_its_token_out_of_output_and_on_its_own_host() {
             trend.url(),
             ld.url(),
         ));
-        let mut vars = env();
-        vars.push(("TREND_VISION_ONE_TOKEN".into(), TREND.into()));
-        vars.push(("LD_API_TOKEN".into(), LD.into()));
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let mut env = env();
+        env.extend(vars(&[
+            ("TREND_VISION_ONE_TOKEN", TREND),
+            ("LD_API_TOKEN", LD),
+        ]));
+        let ran = ws.rollcall("run", &spec, &env).await;
         assert_eq!(ran.code, if failing { 3 } else { 0 }, "{ran:#?}");
-        let mut everything = ran.all_output();
-        for (key, content) in ws.objects() {
-            everything.push_str(&key);
-            everything.push_str(&content);
-        }
-        for secret in [TREND, LD, TOKEN_A] {
-            assert!(
-                !everything.contains(secret),
-                "{secret} leaked (failing: {failing})"
-            );
-        }
+        let what = if failing {
+            "failing sources"
+        } else {
+            "healthy sources"
+        };
+        assert_free_of(what, &ws, &ran.all_output(), &[TREND, LD, TOKEN_A]);
         for seen in trend.log.all() {
             assert_eq!(
                 seen.headers.get("authorization").map(String::as_str),

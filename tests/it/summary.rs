@@ -235,38 +235,22 @@ async fn pushgateway_holds_every_series_and_keeps_the_last_success_of_a_failed_s
             .unwrap_or_else(|| panic!("no series {key} in {series:#?}"))
     };
     let run_labels = "instance=\"\",job=\"compliance-nightly\",shard=\"all\"";
-    assert_eq!(
-        value(&format!(
-            "rollcall_run_status{{{run_labels},status=\"partial\"}}"
-        )),
-        1.0
-    );
-    assert_eq!(
-        value(&format!(
-            "rollcall_run_status{{{run_labels},status=\"succeeded\"}}"
-        )),
-        0.0
-    );
-    assert_eq!(
-        value(&format!(
-            "rollcall_run_status{{{run_labels},status=\"failed\"}}"
-        )),
-        0.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_run_duration_seconds{{{run_labels}}}")),
-        180.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_run_exit_code{{{run_labels}}}")),
-        3.0
-    );
-    assert_eq!(value(&format!("rollcall_run_sources{{{run_labels}}}")), 3.0);
-    assert_eq!(
-        value(&format!(
-            "rollcall_run_finished_timestamp_seconds{{{run_labels}}}"
-        )),
-        at(22, 3, 3).timestamp() as f64
+    assert_series(
+        &series,
+        run_labels,
+        &[
+            ("rollcall_run_status", ",status=\"partial\"", 1.0),
+            ("rollcall_run_status", ",status=\"succeeded\"", 0.0),
+            ("rollcall_run_status", ",status=\"failed\"", 0.0),
+            ("rollcall_run_duration_seconds", "", 180.0),
+            ("rollcall_run_exit_code", "", 3.0),
+            ("rollcall_run_sources", "", 3.0),
+            (
+                "rollcall_run_finished_timestamp_seconds",
+                "",
+                at(22, 3, 3).timestamp() as f64,
+            ),
+        ],
     );
 
     let labels =
@@ -288,54 +272,40 @@ async fn pushgateway_holds_every_series_and_keeps_the_last_success_of_a_failed_s
         assert!(value(&format!("rollcall_source_duration_seconds{{{l}}}")) >= 60.0);
     }
     let trend = labels("vision-one");
-    assert_eq!(value(&format!("rollcall_source_requests{{{trend}}}")), 40.0);
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_rate_limited_responses{{{trend}}}"
-        )),
-        3.0
-    );
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_last_success_timestamp_seconds{{{trend}}}"
-        )),
-        at(22, 3, 2).timestamp() as f64
-    );
-    assert_eq!(
-        value(&format!(
-            "rollcall_vision_one_accounts_to_remove{{{trend}}}"
-        )),
-        12.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_vision_one_accounts{{{trend}}}")),
-        30.0
+    assert_series(
+        &series,
+        &trend,
+        &[
+            ("rollcall_source_requests", "", 40.0),
+            ("rollcall_source_rate_limited_responses", "", 3.0),
+            (
+                "rollcall_source_last_success_timestamp_seconds",
+                "",
+                at(22, 3, 2).timestamp() as f64,
+            ),
+            ("rollcall_vision_one_accounts_to_remove", "", 12.0),
+            ("rollcall_vision_one_accounts", "", 30.0),
+        ],
     );
     let vault = labels("vault-prod");
-    assert_eq!(
-        value(&format!("rollcall_vault_clients_counted{{{vault}}}")),
-        560.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_vault_licensed_clients{{{vault}}}")),
-        500.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_vault_clients_over_licence{{{vault}}}")),
-        60.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_vault_months_over_licence{{{vault}}}")),
-        2.0
+    assert_series(
+        &series,
+        &vault,
+        &[
+            ("rollcall_vault_clients_counted", "", 560.0),
+            ("rollcall_vault_licensed_clients", "", 500.0),
+            ("rollcall_vault_clients_over_licence", "", 60.0),
+            ("rollcall_vault_months_over_licence", "", 2.0),
+        ],
     );
     let ld = labels("launchdarkly");
-    assert_eq!(
-        value(&format!("rollcall_launchdarkly_entries{{{ld}}}")),
-        62_000.0
-    );
-    assert_eq!(
-        value(&format!("rollcall_launchdarkly_entries_missing{{{ld}}}")),
-        4.0
+    assert_series(
+        &series,
+        &ld,
+        &[
+            ("rollcall_launchdarkly_entries", "", 62_000.0),
+            ("rollcall_launchdarkly_entries_missing", "", 4.0),
+        ],
     );
     assert!(
         !series.contains_key(&format!(
@@ -357,33 +327,45 @@ async fn pushgateway_holds_every_series_and_keeps_the_last_success_of_a_failed_s
         .await
         .expect("pushed");
     let series = gateway.series().await;
-    let value =
-        |key: &str| -> f64 { *series.get(key).unwrap_or_else(|| panic!("no series {key}")) };
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_status{{{trend},status=\"failed\"}}"
-        )),
-        1.0
+    // The failed run kept Trend's last success.
+    assert_series(
+        &series,
+        &trend,
+        &[
+            ("rollcall_source_status", ",status=\"failed\"", 1.0),
+            ("rollcall_source_status", ",status=\"succeeded\"", 0.0),
+            (
+                "rollcall_source_last_success_timestamp_seconds",
+                "",
+                at(22, 3, 2).timestamp() as f64,
+            ),
+        ],
     );
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_status{{{trend},status=\"succeeded\"}}"
-        )),
-        0.0
+    assert_series(
+        &series,
+        &vault,
+        &[(
+            "rollcall_source_last_success_timestamp_seconds",
+            "",
+            at(22, 3, 1).timestamp() as f64,
+        )],
     );
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_last_success_timestamp_seconds{{{trend}}}"
-        )),
-        at(22, 3, 2).timestamp() as f64,
-        "the failed run kept the last success"
-    );
-    assert_eq!(
-        value(&format!(
-            "rollcall_source_last_success_timestamp_seconds{{{vault}}}"
-        )),
-        at(22, 3, 1).timestamp() as f64,
-    );
+}
+
+/// Checks pushed series by value: each `(metric, further labels, value)`, its labels `labels`
+/// and then the further ones.
+fn assert_series(
+    series: &std::collections::BTreeMap<String, f64>,
+    labels: &str,
+    expected: &[(&str, &str, f64)],
+) {
+    for (metric, further, value) in expected {
+        let key = format!("{metric}{{{labels}{further}}}");
+        let got = series
+            .get(&key)
+            .unwrap_or_else(|| panic!("no series {key} in {series:#?}"));
+        assert_eq!(got, value, "{key}");
+    }
 }
 
 #[tokio::test]
@@ -498,12 +480,7 @@ async fn the_demo_run_writes_a_summary_chromium_renders_and_pushes_every_series(
         gateway.url,
         demo.items
     ));
-    let ran = crate::support::rollcall(
-        &["run", "--config", &spec.display().to_string()],
-        &demo.env,
-        workspace.path(),
-    )
-    .await;
+    let ran = workspace.rollcall("run", &spec, &demo.env).await;
     assert_eq!(ran.code, 0, "{}", ran.all_output());
 
     // The manifest names both summaries; both exist beside it.
@@ -626,12 +603,7 @@ async fn run_with_pushgateway(
         workspace.reports().display(),
     ));
     let started = std::time::Instant::now();
-    let ran = crate::support::rollcall(
-        &["run", "--config", &spec.display().to_string()],
-        &env,
-        workspace.path(),
-    )
-    .await;
+    let ran = workspace.rollcall("run", &spec, &env).await;
     let elapsed = started.elapsed();
     let manifest = manifest_of(&workspace);
     (ran, manifest, elapsed)

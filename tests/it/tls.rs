@@ -2,23 +2,18 @@
 //! certificate from an unknown CA is refused with a clear error, and plain http to a host that is
 //! not loopback is refused unless the spec allows it.
 
-use crate::support::{Workspace, rollcall};
+use crate::support::{Workspace, assert_contains_all, rollcall, vars};
 use rollcall_fakes::TlsIdentity;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.tls-test-token-2c7e";
 
 fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), "2026-11-22T03:00:00Z".to_owned()),
+    let base = [
+        ("VAULT_TOKEN", TOKEN),
+        ("ROLLCALL_NOW", "2026-11-22T03:00:00Z"),
     ];
-    vars.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    vars
+    vars(&[&base[..], extra].concat())
 }
 
 async fn https_vault(tls: &TlsIdentity) -> FakeVault {
@@ -42,12 +37,13 @@ async fn a_custom_ca_from_vault_cacert_or_the_spec_is_trusted() {
     std::fs::write(&ca, &tls.ca_pem).unwrap();
 
     let spec = ws.spec(&[item(&fake.https_url(), "")]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(&[("VAULT_CACERT", ca.to_str().unwrap())]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &env(&[("VAULT_CACERT", ca.to_str().unwrap())]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 
     let ws2 = Workspace::new();
@@ -55,12 +51,7 @@ async fn a_custom_ca_from_vault_cacert_or_the_spec_is_trusted() {
         &fake.https_url(),
         &format!("    ca_cert: {}\n", ca.display()),
     )]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws2.path(),
-    )
-    .await;
+    let ran = ws2.rollcall("run", &spec, &env(&[])).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.count(), 2);
 }
@@ -78,15 +69,9 @@ async fn an_unknown_ca_fails_clearly_without_reaching_the_api() {
         env(&[("VAULT_CACERT", wrong_ca.to_str().unwrap())]),
     ] {
         let spec = ws.spec(&[item(&fake.https_url(), "")]);
-        let ran = rollcall(
-            &["run", "--config", spec.to_str().unwrap()],
-            &vars,
-            ws.path(),
-        )
-        .await;
+        let ran = ws.rollcall("run", &spec, &vars).await;
         assert_eq!(ran.code, 1, "{ran:#?}");
-        let manifest = ws.manifest().unwrap();
-        let error = manifest["sources"][0]["error"].as_str().unwrap().to_owned();
+        let error = ws.source_error(0);
         assert!(error.contains("certificate"), "{error}");
         assert!(
             error.contains("ca_cert") || error.contains("VAULT_CACERT"),
@@ -101,30 +86,16 @@ async fn an_unknown_ca_fails_clearly_without_reaching_the_api() {
 async fn plain_http_to_a_remote_host_is_refused_unless_allowed() {
     let ws = Workspace::new();
     let spec = ws.spec(&[item("http://vault.internal.example:8200", "")]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env(&[])).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("plain http") && ran.stderr.contains("allow_http"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["plain http", "allow_http"]);
     assert!(ran.stderr.contains("job.yaml:7:5"), "{}", ran.stderr);
 
     let spec = ws.spec(&[item(
         "http://vault.internal.example:8200",
         "    allow_http: true\n",
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(&[]),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env(&[])).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
 
     let ran = rollcall(

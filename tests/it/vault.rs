@@ -1,13 +1,21 @@
 //! The Vault source through the real binary, against the fake Vault.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Workspace, csv_rows, rollcall};
+use crate::support::{Workspace, assert_contains_all, csv_rows, vars};
 use rollcall_fakes::vault::Month;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
 
 const TOKEN: &str = "hvs.fake-vault-token-6f1c9a";
 /// The tests' "now": November 2026, so the 12 months run 2025-12 .. 2026-11.
 const NOW: &str = "2026-11-22T03:00:00Z";
+
+/// One Vault of each export behaviour the fake knows.
+const EVERY_VERSION: [Version; 4] = [
+    Version::V1_12,
+    Version::V1_17,
+    Version::V1_18,
+    Version::V1_21,
+];
 
 fn current() -> Month {
     month(2026, 11)
@@ -19,17 +27,17 @@ struct VaultMatrix {
 }
 
 impl MatrixSource for VaultMatrix {
+    const NAME: &str = "vault-test";
+    const SECRET: &str = TOKEN;
+    const SECRET_VARIABLE: &str = "VAULT_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = FakeVault::start(TOKEN, Version::V1_18).await;
         let mut rows = 0;
         match case {
             Case::Happy | Case::RateLimitedOnce | Case::Unauthorized | Case::Malformed => {
-                for i in 0..5 {
-                    fake.add(
-                        current(),
-                        Activity::entity(&format!("c{i}"), mid(current())),
-                    );
-                }
+                fake.add_entities(current(), "c", 5);
                 rows = 5;
             }
             Case::Paginated => {
@@ -58,18 +66,10 @@ impl MatrixSource for VaultMatrix {
     }
     fn source_item(&self) -> String {
         format!(
-            "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n",
+            "  - name: {}\n    kind: vault_client_activity\n    address: {}\n",
+            Self::NAME,
             self.fake.url()
         )
-    }
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ]
-    }
-    fn name(&self) -> &str {
-        "vault-test"
     }
     fn expected_rows(&self) -> usize {
         self.rows
@@ -77,20 +77,17 @@ impl MatrixSource for VaultMatrix {
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
     }
-    fn data_requests(&self) -> usize {
-        self.fake
-            .log
-            .statuses()
-            .iter()
-            .filter(|s| **s == 200)
-            .count()
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
-    }
 }
 
 crate::support::matrix::matrix_tests!(VaultMatrix);
+
+/// The rows of the clients report, header first.
+fn clients(ws: &Workspace) -> Vec<Vec<String>> {
+    csv_rows(
+        &ws.object("/vault-test.csv")
+            .expect("the clients report was written"),
+    )
+}
 
 /// Runs one Vault source against `fake` with extra spec lines; returns the workspace and run.
 async fn run_vault(
@@ -103,17 +100,8 @@ async fn run_vault(
         "  - name: vault-test\n    kind: vault_client_activity\n    address: {}\n{extra}",
         fake.url()
     )]);
-    let mut vars = vec![
-        ("VAULT_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let vars = vars(&[&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)], env].concat());
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 
@@ -161,27 +149,23 @@ async fn leap_february_is_requested_to_the_29th() {
         "  - name: v\n    kind: vault_client_activity\n    address: {}\n    months: 1\n    roll_off_months: 1\n",
         fake.url()
     )]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), "2028-02-15T00:00:00Z".into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &vars(&[
+                ("VAULT_TOKEN", TOKEN),
+                ("ROLLCALL_NOW", "2028-02-15T00:00:00Z"),
+            ]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.all()[0].query["end_time"], "2028-02-29T23:59:59Z");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_uses_last_active_month_for_roll_off_across_versions() {
-    for version in [
-        Version::V1_12,
-        Version::V1_17,
-        Version::V1_18,
-        Version::V1_21,
-    ] {
+    for version in EVERY_VERSION {
         let fake = FakeVault::start(TOKEN, version).await;
         // A long-lived token created in 2023, used in Dec 2025 and again in Mar 2026.
         let old_token = chrono::DateTime::parse_from_rfc3339("2023-05-01T08:00:00Z")
@@ -198,7 +182,7 @@ async fn report_uses_last_active_month_for_roll_off_across_versions() {
         fake.add(month(2026, 11), n);
         let (ws, ran) = run_vault(&fake, "", &[]).await;
         assert_eq!(ran.code, 0, "{version:?}: {ran:#?}");
-        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        let rows = clients(&ws);
         assert_eq!(
             rows[0],
             [
@@ -236,12 +220,7 @@ async fn report_uses_last_active_month_for_roll_off_across_versions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_data_months_are_empty_in_every_version() {
-    for version in [
-        Version::V1_12,
-        Version::V1_17,
-        Version::V1_18,
-        Version::V1_21,
-    ] {
+    for version in EVERY_VERSION {
         let fake = FakeVault::start(TOKEN, version).await;
         fake.add(
             month(2026, 6),
@@ -254,7 +233,7 @@ async fn no_data_months_are_empty_in_every_version() {
             12,
             "no retries of a no-data answer: {version:?}"
         );
-        let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+        let rows = clients(&ws);
         assert_eq!(rows.len(), 2, "{version:?}");
     }
 }
@@ -279,7 +258,7 @@ async fn export_in_progress_and_sealed_are_retried() {
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.count(), 15);
     assert_eq!(&fake.log.statuses()[..3], &[400, 400, 503]);
-    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 2);
+    assert_eq!(clients(&ws).len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,30 +267,27 @@ async fn missing_sudo_fails_naming_the_policy() {
     fake.state().sudo = false;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("sudo") && error.contains("sys/internal/counters/activity/export"),
-        "{error}"
+    let error = ws.source_error(0);
+    assert_contains_all(
+        &error,
+        &[
+            "sudo",
+            "sys/internal/counters/activity/export",
+            "permission denied",
+        ],
     );
-    assert!(error.contains("permission denied"), "{error}");
     assert_eq!(fake.log.count(), 1, "a 403 is not retried");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crlf_and_missing_final_newline_are_tolerated() {
     let fake = FakeVault::start(TOKEN, Version::V1_21).await;
-    for i in 0..4 {
-        fake.add(
-            current(),
-            Activity::entity(&format!("c{i}"), mid(current())),
-        );
-    }
+    fake.add_entities(current(), "c", 4);
     fake.state().crlf = true;
     fake.state().final_newline = false;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    assert_eq!(csv_rows(&ws.object("/vault-test.csv").unwrap()).len(), 5);
+    assert_eq!(clients(&ws).len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,12 +297,8 @@ async fn malformed_line_names_month_and_line_and_writes_nothing() {
     fake.state().garbage = Some((month(2026, 4), "not json".into()));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("2026-04") && error.contains("line 2"),
-        "{error}"
-    );
+    let error = ws.source_error(0);
+    assert_contains_all(&error, &["2026-04", "line 2"]);
     assert!(ws.object("/vault-test.csv").is_none());
     assert!(ws.object("/vault-test-forecast.csv").is_none());
 }
@@ -347,7 +319,7 @@ async fn a_body_broken_mid_stream_is_fetched_again_without_double_counting() {
     fake.state().break_after_lines = Some((4, 1));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     assert_eq!(rows.len(), 11);
     assert!(
         rows[1..].iter().all(|r| r[4] == "2"),
@@ -359,18 +331,8 @@ async fn a_body_broken_mid_stream_is_fetched_again_without_double_counting() {
 async fn forecast_counts_down_and_flags_months_over_licence() {
     let fake = FakeVault::start(TOKEN, Version::V1_18).await;
     // 3 clients last active in 2026-01, 2 in 2026-06, 1 now (2026-11).
-    for i in 0..3 {
-        fake.add(
-            month(2026, 1),
-            Activity::entity(&format!("jan{i}"), mid(month(2026, 1))),
-        );
-    }
-    for i in 0..2 {
-        fake.add(
-            month(2026, 6),
-            Activity::entity(&format!("jun{i}"), mid(month(2026, 6))),
-        );
-    }
+    fake.add_entities(month(2026, 1), "jan", 3);
+    fake.add_entities(month(2026, 6), "jun", 2);
     fake.add(current(), Activity::entity("nov", mid(current())));
     let (ws, ran) = run_vault(&fake, "    licensed_clients: 4\n", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
@@ -413,19 +375,17 @@ async fn token_from_file_and_vault_cli_variables() {
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     // No address in the spec: VAULT_ADDR; the token from VAULT_TOKEN_FILE.
     let spec = ws.spec(&["  - name: v\n    kind: vault_client_activity\n".to_owned()]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_ADDR".into(), fake.url()),
-            (
-                "VAULT_TOKEN_FILE".into(),
-                token_file.to_str().unwrap().into(),
-            ),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &vars(&[
+                ("VAULT_ADDR", &fake.url()),
+                ("VAULT_TOKEN_FILE", token_file.to_str().unwrap()),
+                ("ROLLCALL_NOW", NOW),
+            ]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.log.all()[0].headers["x-vault-token"], TOKEN);
 }
@@ -450,7 +410,7 @@ async fn hostile_strings_survive_a_csv_round_trip() {
     }
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     assert_eq!(rows.len(), nasty.len() + 1);
     for (i, name) in nasty.iter().enumerate() {
         let row = rows.iter().find(|r| r[0] == format!("c{i}")).unwrap();
@@ -474,10 +434,7 @@ async fn non_utf8_bytes_fail_the_source_naming_the_line() {
     fake.state().raw_line = Some((current(), b"{\"client_id\":\"caf\xe9\"}".to_vec()));
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let error = ws.source_error(0);
     assert!(error.contains("2026-11, line 2"), "{error}");
     assert!(ws.object("/vault-test.csv").is_none());
 }
@@ -497,7 +454,7 @@ async fn a_namespace_exports_itself_and_its_children_only() {
     }
     let (ws, ran) = run_vault(&fake, "    namespace: admin/team\n", &[]).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let rows = csv_rows(&ws.object("/vault-test.csv").unwrap());
+    let rows = clients(&ws);
     let mut ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["child", "team"]);
@@ -507,14 +464,8 @@ async fn a_namespace_exports_itself_and_its_children_only() {
     old.add(current(), Activity::entity("a", mid(current())));
     let (ws, ran) = run_vault(&old, "    namespace: admin\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        error.contains("404") && error.contains("unsupported path"),
-        "{error}"
-    );
+    let error = ws.source_error(0);
+    assert_contains_all(&error, &["404", "unsupported path"]);
     assert!(error.contains("only in the root namespace"), "{error}");
 }
 
@@ -546,15 +497,13 @@ async fn two_sources_for_two_namespaces_of_one_cluster_take_turns_and_both_succe
     fake.state().delay = std::time::Duration::from_millis(60);
     let ws = Workspace::new();
     let spec = ws.spec(&two_namespaces(&fake));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &[
-            ("VAULT_TOKEN".into(), TOKEN.into()),
-            ("ROLLCALL_NOW".into(), NOW.into()),
-        ],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall(
+            "run",
+            &spec,
+            &vars(&[("VAULT_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)]),
+        )
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(fake.max_concurrent(), 1, "never two exports at once");
     assert!(
@@ -653,12 +602,7 @@ async fn every_finished_month_is_checked_and_a_refused_count_leaves_it_unchecked
     assert_eq!(f["months_checked"], 0);
     assert_eq!(f["months_unchecked"].as_array().unwrap().len(), 12);
     let why = f["month_checks"][0]["unchecked_because"].as_str().unwrap();
-    assert!(
-        why.contains("read")
-            && why.contains("sys/internal/counters/activity")
-            && why.contains("403"),
-        "{why}"
-    );
+    assert_contains_all(why, &["read", "sys/internal/counters/activity", "403"]);
     assert!(f["month_checks"][0]["vault_count"].is_null());
 }
 
@@ -668,12 +612,9 @@ async fn fewer_months_than_roll_off_months_is_a_spec_error() {
     let spec = ws.spec(&[
         "  - name: v\n    kind: vault_client_activity\n    address: https://vault.example.com\n    months: 6\n    roll_off_months: 12\n".to_owned(),
     ]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[("VAULT_TOKEN".into(), TOKEN.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("validate", &spec, &[("VAULT_TOKEN".into(), TOKEN.into())])
+        .await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.stderr.contains("sources[0].months")
@@ -747,14 +688,8 @@ async fn the_billing_forecast_counts_the_current_period_against_the_licence() {
     fake.state().billing_start = None;
     let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        error.contains("no billing start") && error.contains("remove `billing_forecast`"),
-        "{error}"
-    );
+    let error = ws.source_error(0);
+    assert_contains_all(&error, &["no billing start", "remove `billing_forecast`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -763,14 +698,8 @@ async fn a_server_without_the_activity_export_is_named_as_such() {
     fake.state().openbao = true;
     let (ws, ran) = run_vault(&fake, "", &[]).await;
     assert_ne!(ran.code, 0, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        error.contains("has no client-activity export") && error.contains("OpenBao"),
-        "{error}"
-    );
+    let error = ws.source_error(0);
+    assert_contains_all(&error, &["has no client-activity export", "OpenBao"]);
     assert_eq!(fake.log.count(), 1, "a 404 is not retried");
 }
 

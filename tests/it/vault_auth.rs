@@ -11,7 +11,7 @@
 use crate::support::openbao::{
     Answer, JwtKey, OpenBao, Role, service_account, service_account_token,
 };
-use crate::support::{Ran, Workspace, rollcall};
+use crate::support::{Ran, Workspace, assert_contains_all, vars, wait_until};
 use rollcall_fakes::kubernetes::TokenReview;
 use rollcall_fakes::vault::{
     Activity, AuthBackend, FakeMount, FakeVault, KubernetesLogin, PATH_PREFIX, Version, mid, month,
@@ -33,12 +33,7 @@ fn role(policy: &str) -> Role<'_> {
 /// A fake Vault with three clients this month, relaying logins to `bao`.
 async fn fake_vault_behind(bao: &OpenBao) -> FakeVault {
     let fake = FakeVault::start("no-static-token-here", Version::V1_21).await;
-    for i in 0..3 {
-        fake.add(
-            month(2026, 11),
-            Activity::entity(&format!("c{i}"), mid(month(2026, 11))),
-        );
-    }
+    fake.add_entities(month(2026, 11), "c", 3);
     fake.state().auth = AuthBackend::Upstream(bao.url.clone());
     fake
 }
@@ -49,12 +44,7 @@ async fn run(sources: &[String], env: &[(&str, String)]) -> (Workspace, Ran) {
     let spec = ws.spec(sources);
     let mut vars = vec![("ROLLCALL_NOW".to_owned(), NOW.to_owned())];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &vars,
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &vars).await;
     (ws, ran)
 }
 
@@ -233,10 +223,7 @@ async fn kubernetes_login_failures_say_what_to_check_and_exit_2() {
             format!("    auth: {{method: kubernetes, role: {role}, token_file: {token_file}}}\n");
         let (ws, ran) = run(&[source("vault-k8s", &fake.url(), &auth)], &[]).await;
         assert_eq!(ran.code, 2, "{case}: {ran:#?}");
-        let error = ws.manifest().unwrap()["sources"][0]["error"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let error = ws.source_error(0);
         assert!(
             error.contains("Vault login (kubernetes on auth/kubernetes"),
             "{case}: {error}"
@@ -256,11 +243,7 @@ async fn kubernetes_login_failures_say_what_to_check_and_exit_2() {
         "    auth: {method: kubernetes, role: rollcall, token_file: /nonexistent/sa/token}\n";
     let (_ws, ran) = run(&[source("vault-k8s", &fake.url(), auth)], &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    assert!(
-        ran.stderr.contains("/nonexistent/sa/token") && ran.stderr.contains("auth.token_file"),
-        "{}",
-        ran.stderr
-    );
+    assert_contains_all(&ran.stderr, &["/nonexistent/sa/token", "auth.token_file"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -323,10 +306,7 @@ async fn jwt_login_with_a_test_key_and_its_failures() {
         );
         let (ws, ran) = run(&[source("vault-jwt", &fake.url(), &auth)], &[]).await;
         assert_eq!(ran.code, 2, "{case}: {ran:#?}");
-        let error = ws.manifest().unwrap()["sources"][0]["error"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let error = ws.source_error(0);
         for text in expected {
             assert!(
                 error.contains(text),
@@ -384,16 +364,15 @@ async fn approle_login_in_a_namespace_sends_the_namespace_everywhere() {
     ];
     let (ws, ran) = run(&[source("vault-team", &fake.url(), auth)], &env).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let error = ws.manifest().unwrap()["sources"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        error.contains("HTTP 400")
-            && error.contains("invalid role or secret ID")
-            && error.contains("VAULT_ROLE_ID")
-            && error.contains("VAULT_SECRET_ID"),
-        "{error}"
+    let error = ws.source_error(0);
+    assert_contains_all(
+        &error,
+        &[
+            "HTTP 400",
+            "invalid role or secret ID",
+            "VAULT_ROLE_ID",
+            "VAULT_SECRET_ID",
+        ],
     );
     assert_no_secret(&ran, &[&role_id, "00000000-0000-0000-0000-00000000dead"]);
 }
@@ -563,58 +542,64 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
         }
     };
 
+    // The login endpoint of each mounted method.
+    const KUBERNETES: &str = "/v1/auth/kubernetes/login";
+    const JWT: &str = "/v1/auth/jwt/login";
+    const APPROLE: &str = "/v1/auth/approle/login";
+    const REVOKE_SELF: &str = "/v1/auth/token/revoke-self";
+    // (case, path, namespace, body)
     let cases: Vec<(&str, &'static str, Option<&'static str>, Value)> = vec![
         (
             "kubernetes ok",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "rollcall", "jwt": sa_jwt}),
         ),
         (
             "kubernetes unknown role",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "nobody", "jwt": sa_jwt}),
         ),
         (
             "kubernetes token refused",
-            "/v1/auth/kubernetes/login",
+            KUBERNETES,
             None,
             json!({"role": "rollcall", "jwt": unbound}),
         ),
         (
             "jwt ok",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "rollcall", "jwt": ci_jwt}),
         ),
         (
             "jwt unknown role",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "nobody", "jwt": ci_jwt}),
         ),
         (
             "jwt bad signature",
-            "/v1/auth/jwt/login",
+            JWT,
             None,
             json!({"role": "rollcall", "jwt": forged}),
         ),
         (
             "approle ok",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id, "secret_id": secret_id}),
         ),
         (
             "approle wrong secret",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id, "secret_id": "nope"}),
         ),
         (
             "approle missing secret",
-            "/v1/auth/approle/login",
+            APPROLE,
             None,
             json!({"role_id": role_id}),
         ),
@@ -626,7 +611,7 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
         ),
         (
             "no such namespace",
-            "/v1/auth/approle/login",
+            APPROLE,
             Some("nowhere"),
             json!({"role_id": role_id, "secret_id": secret_id}),
         ),
@@ -659,22 +644,11 @@ async fn the_fake_login_routes_answer_as_openbao_does() {
             );
             // Revoking: 204 with no body the first time, 403 once the token is gone.
             for _ in 0..2 {
-                let r = send(
-                    bao.url.clone(),
-                    "/v1/auth/token/revoke-self",
-                    None,
-                    Some(real_token.clone()),
-                    None,
-                )
-                .await;
-                let f = send(
-                    fake_url.clone(),
-                    "/v1/auth/token/revoke-self",
-                    None,
-                    Some(fake_token.clone()),
-                    None,
-                )
-                .await;
+                let revoke = |base: &String, token: &String| {
+                    send(base.clone(), REVOKE_SELF, None, Some(token.clone()), None)
+                };
+                let r = revoke(&bao.url, &real_token).await;
+                let f = revoke(&fake_url, &fake_token).await;
                 assert_eq!(
                     (f.status, &f.body),
                     (r.status, &r.body),
@@ -706,38 +680,18 @@ async fn an_interrupted_run_still_revokes_its_token() {
     let ws = Workspace::new();
     let auth = "    auth: {method: approle, role_id_env: RID, secret_id_env: SID}\n";
     let spec = ws.spec(&[source("vault-slow", &fake.url(), auth)]);
-    let child = tokio::process::Command::new(crate::support::binary())
-        .args(["run", "--config", spec.to_str().unwrap()])
-        .current_dir(ws.path())
-        .env_clear()
-        .env("RID", "role-1")
-        .env("SID", "secret-1")
-        .env("ROLLCALL_NOW", NOW)
-        .env("ROLLCALL_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while fake.max_concurrent() == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "no export arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let running = ws.start_run(
+        &spec,
+        &vars(&[
+            ("RID", "role-1"),
+            ("SID", "secret-1"),
+            ("ROLLCALL_NOW", NOW),
+        ]),
+    );
+    wait_until("no export arrived", || fake.max_concurrent() > 0).await;
     assert_eq!(fake.state().issued.len(), 1, "logged in");
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("stopped promptly")
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let stopped = running.terminate(std::time::Duration::from_secs(20)).await;
+    assert_eq!(stopped.code, 1, "{stopped:#?}");
     assert!(fake.state().issued.is_empty(), "the token was revoked");
     let seen = paths(&fake);
     assert_eq!(

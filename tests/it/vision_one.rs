@@ -1,7 +1,7 @@
 //! The Trend Vision One source through the real binary, against the fake Trend API.
 
 use crate::support::matrix::{Case, MatrixSource};
-use crate::support::{Ran, Workspace, csv_rows, rollcall};
+use crate::support::{Ran, Workspace, assert_contains_all, csv_rows, vars};
 use chrono::{DateTime, Utc};
 use rollcall_fakes::Canned;
 use rollcall_fakes::vault::{Activity, FakeVault, Version, mid, month};
@@ -34,6 +34,18 @@ async fn fake() -> FakeVisionOne {
     FakeVisionOne::start(TOKEN, Some(now())).await
 }
 
+/// Adds the users `{prefix}0`, `{prefix}1`, ... (email `{prefix}{i}@example.com`), user `i`
+/// with a logon `days` ago for each of `logons(i)`.
+fn add_users(fake: &FakeVisionOne, prefix: &str, count: i64, logons: impl Fn(i64) -> Vec<i64>) {
+    for i in 0..count {
+        let (id, email) = (format!("{prefix}{i}"), format!("{prefix}{i}@example.com"));
+        fake.add_account(FakeAccount::user(&id, &email));
+        for days in logons(i) {
+            fake.add_event(Event::logon_of(ago(days, 0), &id, &email));
+        }
+    }
+}
+
 fn item(fake: &FakeVisionOne, extra: &str) -> String {
     format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    base_url: {}\n{extra}",
@@ -42,21 +54,27 @@ fn item(fake: &FakeVisionOne, extra: &str) -> String {
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![
-        ("TREND_VISION_ONE_TOKEN".into(), TOKEN.into()),
-        ("ROLLCALL_NOW".into(), NOW.into()),
-    ]
+    vars(&[("TREND_VISION_ONE_TOKEN", TOKEN), ("ROLLCALL_NOW", NOW)])
 }
 
 /// Runs a spec of the given source items, with fast retries so failure tests stay quick.
 async fn run_items(items: &[String], env: &[(String, String)]) -> (Workspace, Ran) {
+    run_items_retrying(items, env, 2).await
+}
+
+/// [`run_items`] with `max_retries` retries of a failed request.
+async fn run_items_retrying(
+    items: &[String],
+    env: &[(String, String)],
+    max_retries: u32,
+) -> (Workspace, Ran) {
     let ws = Workspace::new();
     let spec = ws.spec_text(&format!(
-        "job: test-job\nhttp:\n  max_retries: 2\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
+        "job: test-job\nhttp:\n  max_retries: {max_retries}\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
         ws.reports().display(),
         items.join("")
     ));
-    let ran = rollcall(&["run", "--config", spec.to_str().unwrap()], env, ws.path()).await;
+    let ran = ws.rollcall("run", &spec, env).await;
     assert!(
         !ran.all_output().contains(TOKEN),
         "the token leaked: {ran:#?}"
@@ -87,13 +105,16 @@ fn row<'r>(rows: &'r [Vec<String>], email: &str) -> &'r [String] {
 }
 
 /// `(decision, reason, matched_by)` of one account.
-fn verdict(rows: &[Vec<String>], email: &str) -> (String, String, String) {
+fn verdict<'r>(rows: &'r [Vec<String>], email: &str) -> (&'r str, &'r str, &'r str) {
     let r = row(rows, email);
-    (r[7].clone(), r[8].clone(), r[9].clone())
+    (&r[7], &r[8], &r[9])
 }
 
-fn v(decision: &str, reason: &str, matched_by: &str) -> (String, String, String) {
-    (decision.into(), reason.into(), matched_by.into())
+/// Checks the `(decision, reason, matched_by)` of each account, by email.
+fn assert_verdicts(rows: &[Vec<String>], expected: &[(&str, (&str, &str, &str))]) {
+    for (email, expected) in expected {
+        assert_eq!(verdict(rows, email), *expected, "the verdict on {email}");
+    }
 }
 
 struct TrendMatrix {
@@ -102,6 +123,11 @@ struct TrendMatrix {
 }
 
 impl MatrixSource for TrendMatrix {
+    const NAME: &str = NAME;
+    const SECRET: &str = TOKEN;
+    const SECRET_VARIABLE: &str = "TREND_VISION_ONE_TOKEN";
+    const NOW: &str = NOW;
+
     async fn start(case: Case) -> Self {
         let fake = fake().await;
         let mut rows = 0;
@@ -119,21 +145,9 @@ impl MatrixSource for TrendMatrix {
                 rows = 2;
             }
             Case::Paginated => {
-                for i in 0..7 {
-                    fake.add_account(FakeAccount::user(
-                        &format!("p{i}"),
-                        &format!("p{i}@example.com"),
-                    ));
-                }
-                for i in 0..4 {
-                    for d in [2, 20] {
-                        fake.add_event(Event::logon_of(
-                            ago(d + i, 0),
-                            &format!("p{i}"),
-                            &format!("p{i}@example.com"),
-                        ));
-                    }
-                }
+                add_users(&fake, "p", 7, |i| {
+                    if i < 4 { vec![2 + i, 20 + i] } else { vec![] }
+                });
                 fake.add_event(Event::logon_of(ago(3, 0), "p0", "p0@example.com"));
                 fake.state().page_cap = Some(2);
                 rows = 3;
@@ -164,28 +178,11 @@ impl MatrixSource for TrendMatrix {
     fn source_item(&self) -> String {
         item(&self.fake, FAST_PATIENCE)
     }
-    fn env(&self) -> Vec<(String, String)> {
-        env()
-    }
-    fn name(&self) -> &str {
-        NAME
-    }
     fn expected_rows(&self) -> usize {
         self.rows
     }
     fn statuses(&self) -> Vec<u16> {
         self.fake.log.statuses()
-    }
-    fn data_requests(&self) -> usize {
-        self.fake
-            .log
-            .statuses()
-            .iter()
-            .filter(|s| **s == 200)
-            .count()
-    }
-    fn secret(&self) -> String {
-        TOKEN.into()
     }
 }
 
@@ -194,11 +191,7 @@ crate::support::matrix::matrix_tests!(TrendMatrix);
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_exact_and_pages_follow_next_link_with_the_filter() {
     let fake = fake().await;
-    for i in 0..5 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-    }
+    add_users(&fake, "u", 5, |i| vec![i]);
     {
         let mut state = fake.state();
         state.page_cap = Some(2);
@@ -263,11 +256,7 @@ async fn the_token_never_goes_to_a_host_a_next_link_names() {
     let fake = fake().await;
     // A second server the links point at: it must never see a request.
     let elsewhere = FakeVisionOne::start(TOKEN, Some(now())).await;
-    for i in 0..3 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-    }
+    add_users(&fake, "u", 3, |i| vec![i]);
     {
         let mut state = fake.state();
         state.page_cap = Some(1);
@@ -277,13 +266,10 @@ async fn the_token_never_goes_to_a_host_a_next_link_names() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
-    let env = vec![
-        (
-            "TREND_VISION_ONE_TOKEN_FILE".to_owned(),
-            file.to_str().unwrap().to_owned(),
-        ),
-        ("ROLLCALL_NOW".to_owned(), NOW.to_owned()),
-    ];
+    let env = vars(&[
+        ("TREND_VISION_ONE_TOKEN_FILE", file.to_str().unwrap()),
+        ("ROLLCALL_NOW", NOW),
+    ]);
     let (ws, ran) = run_items(&[item(&fake, "")], &env).await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert_eq!(
@@ -320,20 +306,19 @@ async fn the_ninety_day_boundary_is_active_and_one_second_more_is_not() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    for name in ["exact", "inside", "fraction"] {
-        let email = format!("{name}@example.com");
-        assert_eq!(
-            verdict(&rows, &email),
-            v("keep", "active", "logged_user_id")
-        );
-    }
+    let active = ("keep", "active", "logged_user_id");
+    assert_verdicts(
+        &rows,
+        &[
+            ("exact@example.com", active),
+            ("inside@example.com", active),
+            ("fraction@example.com", active),
+            ("before@example.com", ("remove", "no_logon_in_window", "")),
+        ],
+    );
     assert_eq!(row(&rows, "exact@example.com")[5], "2026-08-24T03:00:00Z");
     assert_eq!(row(&rows, "exact@example.com")[6], "90");
     assert_eq!(row(&rows, "inside@example.com")[5], "2026-08-24T03:00:01Z");
-    assert_eq!(
-        verdict(&rows, "before@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     assert_eq!(row(&rows, "before@example.com")[5], "");
     let removed = cleanup(&ws);
     let users: Vec<&str> = removed[1..].iter().map(|r| r[0].as_str()).collect();
@@ -351,7 +336,7 @@ async fn the_ninety_day_boundary_is_active_and_one_second_more_is_not() {
     let rows = detail(&ws);
     assert_eq!(
         verdict(&rows, "before@example.com"),
-        v("remove", "last_logon_too_old", "logged_user_id")
+        ("remove", "last_logon_too_old", "logged_user_id")
     );
     assert_eq!(row(&rows, "before@example.com")[5], "2026-08-24T02:59:59Z");
     assert_eq!(row(&rows, "before@example.com")[6], "90");
@@ -408,25 +393,18 @@ async fn logons_match_by_user_id_then_mail_address_then_logged_user() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "a@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "Bea.Berg@Example.com"),
-        v("keep", "active", "logged_user_mail_address")
-    );
-    assert_eq!(
-        verdict(&rows, "c@example.com"),
-        v("keep", "active", "logged_user")
-    );
-    assert_eq!(
-        verdict(&rows, "d@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "e@example.com"),
-        v("remove", "no_logon_in_window", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("a@example.com", ("keep", "active", "logged_user_id")),
+            (
+                "Bea.Berg@Example.com",
+                ("keep", "active", "logged_user_mail_address"),
+            ),
+            ("c@example.com", ("keep", "active", "logged_user")),
+            ("d@example.com", ("keep", "active", "logged_user_id")),
+            ("e@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(
         cleanup(&ws)[1..],
@@ -473,28 +451,24 @@ async fn groups_are_skipped_and_invited_accounts_have_their_own_reason() {
             "added_at"
         ]
     );
-    assert_eq!(
-        verdict(&rows, "soc-team@example.com"),
-        v("skip", "saml_group", "")
-    );
-    assert_eq!(
-        verdict(&rows, "helpdesk@example.com"),
-        v("skip", "saml_group", "logged_user_mail_address")
+    assert_verdicts(
+        &rows,
+        &[
+            ("soc-team@example.com", ("skip", "saml_group", "")),
+            (
+                "helpdesk@example.com",
+                ("skip", "saml_group", "logged_user_mail_address"),
+            ),
+            (
+                "new.hire@example.com",
+                ("remove", "invited_never_logged_on", ""),
+            ),
+            ("accepted@example.com", ("keep", "active", "logged_user_id")),
+            ("gone@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(row(&rows, "soc-team@example.com")[3], "samlGroup");
-    assert_eq!(
-        verdict(&rows, "new.hire@example.com"),
-        v("remove", "invited_never_logged_on", "")
-    );
     assert_eq!(row(&rows, "new.hire@example.com")[4], "invited");
-    assert_eq!(
-        verdict(&rows, "accepted@example.com"),
-        v("keep", "active", "logged_user_id")
-    );
-    assert_eq!(
-        verdict(&rows, "gone@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     assert_eq!(
         cleanup(&ws),
         [
@@ -553,7 +527,7 @@ async fn apostrophes_commas_quotes_and_formulas_survive_into_the_csv() {
     let rows = detail(&ws);
     assert_eq!(
         verdict(&rows, "o'brien@example.com"),
-        v("keep", "active", "logged_user_mail_address")
+        ("keep", "active", "logged_user_mail_address")
     );
     assert_eq!(row(&rows, "o'brien@example.com")[2], "Analyst, \"Tier 2\"");
     let text = ws.object(&format!("/{NAME}.csv")).unwrap();
@@ -577,13 +551,12 @@ async fn apostrophes_commas_quotes_and_formulas_survive_into_the_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
     let trend = fake().await;
-    for i in 0..6 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        trend.add_account(FakeAccount::user(&id, &email));
-        if i % 2 == 0 {
-            trend.add_event(Event::logon_of(ago(i, 0), &id, &email));
-        }
-    }
+    add_users(
+        &trend,
+        "u",
+        6,
+        |i| if i % 2 == 0 { vec![i] } else { vec![] },
+    );
     {
         let mut state = trend.state();
         state.page_cap = Some(1);
@@ -619,16 +592,17 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
     assert_eq!(source["status"], "failed");
     assert!(source["reports"].as_array().unwrap().is_empty());
     let error = source["error"].as_str().unwrap();
-    for part in [
-        "audit log page 2",
-        "/v3.0/audit/logs",
-        "HTTP 502",
-        "3 attempt(s)",
-        "`502 Bad Gateway`",
-        "no report was written",
-    ] {
-        assert!(error.contains(part), "`{part}` not in: {error}");
-    }
+    assert_contains_all(
+        error,
+        &[
+            "audit log page 2",
+            "/v3.0/audit/logs",
+            "HTTP 502",
+            "3 attempt(s)",
+            "`502 Bad Gateway`",
+            "no report was written",
+        ],
+    );
     let failed = trend
         .requests(Which::Audit)
         .iter()
@@ -643,12 +617,7 @@ async fn a_failure_mid_scan_writes_no_cleanup_file_and_exits_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_request_budget_is_never_exceeded() {
     let fake = fake().await;
-    for i in 0..4 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        fake.add_event(Event::logon_of(ago(i, 0), &id, &email));
-        fake.add_event(Event::logon_of(ago(i + 10, 0), &id, &email));
-    }
+    add_users(&fake, "u", 4, |i| vec![i, i + 10]);
     {
         let mut state = fake.state();
         state.page_cap = Some(1);
@@ -720,19 +689,8 @@ async fn a_quota_shared_with_another_client_is_waited_out_not_failed() {
         requests: 2,
         per: Duration::from_secs(3),
     });
-    let ws = Workspace::new();
-    let spec = ws.spec_text(&format!(
-        "job: test-job\nhttp:\n  max_retries: 4\n  backoff_base: 20ms\noutput:\n  url: {}\nsources:\n{}",
-        ws.reports().display(),
-        item(&fake, FAST_PATIENCE)
-    ));
     let started = Instant::now();
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let (_ws, ran) = run_items_retrying(&[item(&fake, FAST_PATIENCE)], &env(), 4).await;
     let elapsed = started.elapsed();
     assert_eq!(ran.code, 0, "{ran:#?}");
     assert!(fake.too_many_count() >= 1, "{:?}", fake.log.statuses());
@@ -761,11 +719,10 @@ async fn persistent_429s_fail_the_source_and_flag_nobody() {
     let (ws, ran) = run_trend(&fake, FAST_PATIENCE).await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("HTTP 429") && error.contains("TooManyRequests: Too many API requests"),
-        "{error}"
+    let error = ws.source_error(0);
+    assert_contains_all(
+        &error,
+        &["HTTP 429", "TooManyRequests: Too many API requests"],
     );
     let audit = fake.requests(Which::Audit).len();
     assert!(
@@ -820,24 +777,15 @@ async fn an_unreadable_logon_time_fails_the_source_instead_of_guessing() {
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("a@example.com") && error.contains("`22/11/2026`"),
-        "{error}"
-    );
+    let error = ws.source_error(0);
+    assert_contains_all(&error, &["a@example.com", "`22/11/2026`"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_form_of_last_page_and_null_items_end_paging() {
     for last in [LastPage::Omitted, LastPage::Null, LastPage::Empty] {
         let fake = fake().await;
-        for i in 0..3 {
-            fake.add_account(FakeAccount::user(
-                &format!("u{i}"),
-                &format!("u{i}@example.com"),
-            ));
-        }
+        add_users(&fake, "u", 3, |_| vec![]);
         {
             let mut state = fake.state();
             state.page_cap = Some(2);
@@ -868,8 +816,7 @@ async fn a_page_that_is_not_the_documented_shape_fails_the_source() {
         let (ws, ran) = run_trend(&fake, "").await;
         assert_eq!(ran.code, 1, "{body}: {ran:#?}");
         assert!(ws.object(&format!("/{NAME}.csv")).is_none(), "{body}");
-        let manifest = ws.manifest().unwrap();
-        let error = manifest["sources"][0]["error"].as_str().unwrap();
+        let error = ws.source_error(0);
         assert!(error.contains("IAM accounts page 1"), "{error}");
     }
 }
@@ -887,8 +834,7 @@ async fn a_next_link_that_loops_fails_the_source() {
     }
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 1, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
+    let error = ws.source_error(0);
     assert!(error.contains("already read"), "{error}");
     assert!(fake.requests(Which::Audit).len() <= 3);
 }
@@ -900,17 +846,17 @@ async fn a_key_without_audit_permission_is_a_credentials_problem() {
     fake.state().audit_forbidden = true;
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 2, "{ran:#?}");
-    let manifest = ws.manifest().unwrap();
-    let error = manifest["sources"][0]["error"].as_str().unwrap();
-    for part in [
-        "credentials rejected",
-        "HTTP 403",
-        "AccessDenied",
-        "TREND_VISION_ONE_TOKEN",
-        "Audit Logs",
-    ] {
-        assert!(error.contains(part), "`{part}` not in: {error}");
-    }
+    let error = ws.source_error(0);
+    assert_contains_all(
+        &error,
+        &[
+            "credentials rejected",
+            "HTTP 403",
+            "AccessDenied",
+            "TREND_VISION_ONE_TOKEN",
+            "Audit Logs",
+        ],
+    );
     assert_eq!(fake.requests(Which::Audit).len(), 1, "a 403 is not retried");
 }
 
@@ -920,31 +866,18 @@ async fn validate_accepts_a_region_and_refuses_both_region_and_base_url() {
     let spec = ws.spec(&[format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: jp\n    token_env: V1_KEY\n"
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[("V1_KEY".into(), TOKEN.into())],
-        ws.path(),
-    )
-    .await;
+    let ran = ws
+        .rollcall("validate", &spec, &[("V1_KEY".into(), TOKEN.into())])
+        .await;
     assert_eq!(ran.code, 0, "{ran:#?}");
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &[],
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &[]).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ran.all_output().contains("V1_KEY_FILE"), "{ran:#?}");
 
     let spec = ws.spec(&[format!(
         "  - name: {NAME}\n    kind: vision_one_inactive_accounts\n    region: eu\n    base_url: https://proxy.internal\n"
     )]);
-    let ran = rollcall(
-        &["validate", "--config", spec.to_str().unwrap()],
-        &env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("validate", &spec, &env()).await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(
         ran.all_output().contains("job.yaml:8:") && ran.all_output().contains("not both"),
@@ -1182,11 +1115,13 @@ async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyo
     let source = &manifest["sources"][0];
     assert_eq!(source["status"], "failed");
     let error = source["error"].as_str().unwrap();
-    assert!(
-        error.contains("6 logons by 3 identities")
-            && error.contains("only 0 of 3 accounts")
-            && error.contains("No cleanup file was written"),
-        "{error}"
+    assert_contains_all(
+        error,
+        &[
+            "6 logons by 3 identities",
+            "only 0 of 3 accounts",
+            "No cleanup file was written",
+        ],
     );
     assert_eq!(
         source["reports"].as_array().unwrap().len(),
@@ -1213,23 +1148,19 @@ async fn logons_that_match_no_account_fail_the_source_instead_of_removing_everyo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removal_larger_than_max_remove_ratio_writes_no_cleanup_file() {
     let fake = fake().await;
-    for i in 0..10 {
-        let (id, email) = (format!("u{i}"), format!("u{i}@example.com"));
-        fake.add_account(FakeAccount::user(&id, &email));
-        if i < 3 {
-            fake.add_event(Event::logon_of(ago(1, 0), &id, &email));
-        }
-    }
+    add_users(&fake, "u", 10, |i| if i < 3 { vec![1] } else { vec![] });
     let (ws, ran) = run_trend(&fake, "").await;
     assert_eq!(ran.code, 2, "{ran:#?}");
     assert!(ws.object(&format!("/{NAME}.csv")).is_none());
     let manifest = ws.manifest().unwrap();
     let source = &manifest["sources"][0];
     let error = source["error"].as_str().unwrap();
-    assert!(
-        error.contains("removal of 7 of 10 accounts (70%)")
-            && error.contains("`max_remove_ratio: 0.5` allows (50%)"),
-        "{error}"
+    assert_contains_all(
+        error,
+        &[
+            "removal of 7 of 10 accounts (70%)",
+            "`max_remove_ratio: 0.5` allows (50%)",
+        ],
     );
     assert_eq!(source["thresholds"]["max_remove_ratio"], 0.5);
     assert_eq!(source["findings"]["cleanup_withheld"], "max_remove_ratio");
@@ -1273,19 +1204,15 @@ async fn accounts_added_or_invited_recently_are_kept_and_unattributed_arrivals_a
     let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "new@example.com"),
-        v("keep", "created_recently", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("new@example.com", ("keep", "created_recently", "")),
+            ("jane.doe@partner.example", ("keep", "invited_recently", "")),
+            ("old@example.com", ("remove", "no_logon_in_window", "")),
+        ],
     );
     assert_eq!(row(&rows, "new@example.com")[10], "2026-11-19T03:00:00Z");
-    assert_eq!(
-        verdict(&rows, "jane.doe@partner.example"),
-        v("keep", "invited_recently", "")
-    );
-    assert_eq!(
-        verdict(&rows, "old@example.com"),
-        v("remove", "no_logon_in_window", "")
-    );
     let removed: Vec<String> = cleanup(&ws)[1..].iter().map(|r| r[0].clone()).collect();
     assert_eq!(removed, ["old@example.com"]);
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];
@@ -1308,13 +1235,12 @@ async fn accounts_added_or_invited_recently_are_kept_and_unattributed_arrivals_a
     let (ws, ran) = run_trend(&fake, "    lookback: 180d\n").await;
     assert_eq!(ran.code, 0, "{ran:#?}");
     let rows = detail(&ws);
-    assert_eq!(
-        verdict(&rows, "old@example.com"),
-        v("skip", "possibly_added_recently", "")
-    );
-    assert_eq!(
-        verdict(&rows, "new@example.com"),
-        v("keep", "created_recently", "")
+    assert_verdicts(
+        &rows,
+        &[
+            ("old@example.com", ("skip", "possibly_added_recently", "")),
+            ("new@example.com", ("keep", "created_recently", "")),
+        ],
     );
     assert_eq!(cleanup(&ws).len(), 1, "nobody to remove");
     let findings = &ws.manifest().unwrap()["sources"][0]["findings"];

@@ -151,7 +151,7 @@ impl<'a> OrderedWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{KeyValues, Output, OutputSpec};
+    use crate::output::Output;
     use object_store::memory::InMemory;
     use object_store::path::Path as ObjectPath;
     use object_store::{ObjectStore, ObjectStoreExt};
@@ -170,17 +170,7 @@ mod tests {
     #[tokio::test]
     async fn ranges_are_written_in_order_whatever_order_rows_arrive() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let output = Output::with_store(
-            store.clone(),
-            "memory://",
-            &OutputSpec::default(),
-            KeyValues {
-                job: "j".into(),
-                date: "d".into(),
-                run_id: "r".into(),
-                shard: "all".into(),
-            },
-        );
+        let output = Output::for_tests(store.clone());
         let report =
             CsvReport::new("ld".into(), COLUMNS, output.writer("ld.csv".into()), true).unwrap();
         // Ranges [0,100), [100,200), [200,300): written 300 first.
@@ -243,17 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_range_left_unfinished_is_an_error() {
-        let output = Output::with_store(
-            Arc::new(InMemory::new()),
-            "memory://",
-            &OutputSpec::default(),
-            KeyValues {
-                job: "j".into(),
-                date: "d".into(),
-                run_id: "r".into(),
-                shard: "all".into(),
-            },
-        );
+        let output = Output::for_tests(Arc::new(InMemory::new()));
         let report =
             CsvReport::new("ld".into(), COLUMNS, output.writer("ld.csv".into()), true).unwrap();
         let schedule = Schedule::new(0, 300, 3);

@@ -1,7 +1,7 @@
 //! The shared source test matrix: every source kind runs the same cases against its fake,
 //! through the real binary. A kind joins by implementing [`MatrixSource`] for its fake.
 
-use super::{Workspace, csv_rows, rollcall};
+use super::{Workspace, csv_rows, vars};
 use std::future::Future;
 
 /// The cases every source must get right.
@@ -23,22 +23,34 @@ pub enum Case {
 
 /// A fake set up for one case, and how to point rollcall at it.
 pub trait MatrixSource: Sized {
+    /// Name of the source in the spec; the main report is `{NAME}.csv`.
+    const NAME: &'static str;
+    /// The secret, which must appear in no output.
+    const SECRET: &'static str;
+    /// The variable the binary reads the secret from.
+    const SECRET_VARIABLE: &'static str;
+    /// The tests' "now", given to the binary as `ROLLCALL_NOW`.
+    const NOW: &'static str;
     /// Starts the fake with data and behaviour for `case`.
     fn start(case: Case) -> impl Future<Output = Self>;
     /// The `sources:` list item (YAML, indented by two spaces, ending in a newline).
     fn source_item(&self) -> String;
-    /// Environment for the binary: the secret and `ROLLCALL_NOW`.
-    fn env(&self) -> Vec<(String, String)>;
-    /// Name of the source in the spec; the main report is `{name}.csv`.
-    fn name(&self) -> &str;
     /// Rows the main report must have for this case.
     fn expected_rows(&self) -> usize;
     /// Status codes the fake answered, in order.
     fn statuses(&self) -> Vec<u16>;
-    /// Requests that returned data (pages, months...).
-    fn data_requests(&self) -> usize;
-    /// The secret value, which must appear in no output.
-    fn secret(&self) -> String;
+
+    /// Environment for the binary: the secret and `ROLLCALL_NOW`.
+    fn env(&self) -> Vec<(String, String)> {
+        vars(&[
+            (Self::SECRET_VARIABLE, Self::SECRET),
+            ("ROLLCALL_NOW", Self::NOW),
+        ])
+    }
+    /// Requests that returned data (pages, months...): every fake answers data with a 200.
+    fn data_requests(&self) -> usize {
+        self.statuses().iter().filter(|s| **s == 200).count()
+    }
 }
 
 /// Runs one case end to end and checks what every source must do.
@@ -46,25 +58,20 @@ pub async fn check<S: MatrixSource>(case: Case) {
     let fake = S::start(case).await;
     let ws = Workspace::new();
     let spec = ws.spec(&[fake.source_item()]);
-    let ran = rollcall(
-        &["run", "--config", spec.to_str().expect("utf-8 path")],
-        &fake.env(),
-        ws.path(),
-    )
-    .await;
+    let ran = ws.rollcall("run", &spec, &fake.env()).await;
     let context = format!(
         "case {case:?}: {ran:#?}\nobjects: {:#?}",
         ws.objects().keys()
     );
     assert!(
-        !ran.all_output().contains(&fake.secret()),
+        !ran.all_output().contains(S::SECRET),
         "the secret leaked: {context}"
     );
     let manifest = ws
         .manifest()
         .unwrap_or_else(|| panic!("no manifest: {context}"));
     let source = &manifest["sources"][0];
-    let report = ws.object(&format!("/{}.csv", fake.name()));
+    let report = ws.object(&format!("/{}.csv", S::NAME));
     match case {
         Case::Happy | Case::Paginated | Case::RateLimitedOnce | Case::Empty => {
             assert_eq!(ran.code, 0, "{context}");
@@ -79,7 +86,7 @@ pub async fn check<S: MatrixSource>(case: Case) {
             assert_eq!(rows.len() - 1, fake.expected_rows(), "{context}");
             let listed = source["reports"]
                 .as_array()
-                .and_then(|r| r.iter().find(|r| r["name"] == fake.name()))
+                .and_then(|r| r.iter().find(|r| r["name"] == S::NAME))
                 .unwrap_or_else(|| panic!("report not in manifest: {context}"));
             assert_eq!(listed["rows"], fake.expected_rows() as u64, "{context}");
             assert_eq!(listed["bytes"], text.len() as u64, "{context}");
@@ -131,39 +138,26 @@ pub async fn check<S: MatrixSource>(case: Case) {
 /// `support::matrix::matrix_tests!(VaultMatrix);`
 macro_rules! matrix_tests {
     ($source:ty) => {
+        $crate::support::matrix::matrix_tests!(@cases $source;
+            happy_path: Happy,
+            pagination: Paginated,
+            rate_limited_then_success: RateLimitedOnce,
+            unauthorized: Unauthorized,
+            malformed_body: Malformed,
+            empty_result: Empty,
+        );
+    };
+    (@cases $source:ty; $($test:ident: $case:ident,)*) => {
         mod matrix {
             use super::*;
             use $crate::support::matrix::{Case, check};
 
-            #[tokio::test(flavor = "multi_thread")]
-            async fn happy_path() {
-                check::<$source>(Case::Happy).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn pagination() {
-                check::<$source>(Case::Paginated).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn rate_limited_then_success() {
-                check::<$source>(Case::RateLimitedOnce).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn unauthorized() {
-                check::<$source>(Case::Unauthorized).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn malformed_body() {
-                check::<$source>(Case::Malformed).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread")]
-            async fn empty_result() {
-                check::<$source>(Case::Empty).await;
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    check::<$source>(Case::$case).await;
+                }
+            )*
         }
     };
 }

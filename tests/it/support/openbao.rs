@@ -251,28 +251,17 @@ impl OpenBao {
         role: Role<'_>,
         subject: &str,
     ) {
-        self.enable_auth(namespace, "jwt", mount).await;
-        self.admin(
-            "POST",
-            &format!("/v1/auth/{mount}/config"),
-            namespace,
-            json!({ "jwt_validation_pubkeys": [key.public_pem()] }),
-        )
-        .await;
-        self.admin(
-            "POST",
-            &format!("/v1/auth/{mount}/role/{}", role.name),
-            namespace,
-            json!({
-                "role_type": "jwt",
-                "bound_audiences": [role.audience],
-                "user_claim": "sub",
-                "bound_subject": subject,
-                "token_policies": [role.policy],
-                "token_ttl": "10m",
-            }),
-        )
-        .await;
+        let config = json!({ "jwt_validation_pubkeys": [key.public_pem()] });
+        let settings = json!({
+            "role_type": "jwt",
+            "bound_audiences": [role.audience],
+            "user_claim": "sub",
+            "bound_subject": subject,
+            "token_policies": [role.policy],
+            "token_ttl": "10m",
+        });
+        self.auth_with_role(namespace, "jwt", mount, config, role.name, settings)
+            .await;
     }
 
     /// A Kubernetes auth method on `mount` that reviews tokens with `reviewer`, and `role`
@@ -285,32 +274,39 @@ impl OpenBao {
         role: Role<'_>,
         account: &ServiceAccount,
     ) {
-        self.enable_auth(namespace, "kubernetes", mount).await;
-        self.admin(
-            "POST",
-            &format!("/v1/auth/{mount}/config"),
-            namespace,
-            json!({
-                "kubernetes_host": reviewer.url(),
-                // Required, though never used over plain http; any CA will do.
-                "kubernetes_ca_cert": TlsIdentity::generate().ca_pem,
-                "disable_local_ca_jwt": true,
-            }),
-        )
-        .await;
-        self.admin(
-            "POST",
-            &format!("/v1/auth/{mount}/role/{}", role.name),
-            namespace,
-            json!({
-                "bound_service_account_names": [account.name],
-                "bound_service_account_namespaces": [account.namespace],
-                "audience": role.audience,
-                "token_policies": [role.policy],
-                "token_ttl": "10m",
-            }),
-        )
-        .await;
+        let config = json!({
+            "kubernetes_host": reviewer.url(),
+            // Required, though never used over plain http; any CA will do.
+            "kubernetes_ca_cert": TlsIdentity::generate().ca_pem,
+            "disable_local_ca_jwt": true,
+        });
+        let settings = json!({
+            "bound_service_account_names": [account.name],
+            "bound_service_account_namespaces": [account.namespace],
+            "audience": role.audience,
+            "token_policies": [role.policy],
+            "token_ttl": "10m",
+        });
+        self.auth_with_role(namespace, "kubernetes", mount, config, role.name, settings)
+            .await;
+    }
+
+    /// Enables the auth method `kind` on `mount`, configures it with `config` and writes its
+    /// role `role` with `settings`.
+    async fn auth_with_role(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+        mount: &str,
+        config: Value,
+        role: &str,
+        settings: Value,
+    ) {
+        self.enable_auth(namespace, kind, mount).await;
+        let config_path = format!("/v1/auth/{mount}/config");
+        self.admin("POST", &config_path, namespace, config).await;
+        let role_path = format!("/v1/auth/{mount}/role/{role}");
+        self.admin("POST", &role_path, namespace, settings).await;
     }
 }
 
