@@ -62,6 +62,8 @@ cargo_install_s3s_fs() {
   if grep -q '^version = "0.10.0"' <(grep -A1 '^name = "spin"' "$scratch/s3s-fs/Cargo.lock"); then
     cargo update --quiet --manifest-path "$scratch/s3s-fs/Cargo.toml" -p spin@0.10.0 --precise 0.10.1
   fi
-  cargo install --quiet --locked --path "$scratch/s3s-fs" --features binary --root "$root"
+  # The dev profile builds in less than half the time of a release build (2.7 against 5.8 min on
+  # 2 cores), and the tests' objects are small enough that the server's speed does not show.
+  cargo install --quiet --locked --debug --path "$scratch/s3s-fs" --features binary --root "$root"
   rm -rf "$scratch"
 }
