@@ -83,8 +83,10 @@ PY
 }
 
 install_venv() {
-  # The copy of requirements.txt in the venv records what it holds; a change reinstalls.
-  if [[ -x "$VENV/bin/python" ]] && cmp -s "$REQUIREMENTS" "$VENV/requirements.txt"; then
+  # The copy of requirements.txt in the venv records what it holds; a change reinstalls. So does
+  # a venv copied from another folder, whose scripts name that folder's python.
+  if [[ -x "$VENV/bin/python" ]] && cmp -s "$REQUIREMENTS" "$VENV/requirements.txt" &&
+    "$VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
     echo "    python tools already in .tools/venv"
     return
   fi
