@@ -9,7 +9,7 @@ use super::SourceKind;
 use crate::config::checks::{ENV_NAME_PATTERN, NAME_PATTERN};
 use crate::config::duration::{HumanDuration, deserialize_optional_duration};
 use crate::config::fields::struct_fields;
-use crate::config::{Environment, KeyPath, Problems, check_env_name, check_name};
+use crate::config::{ConfigError, Environment, KeyPath, Problems, check_env_name, check_name};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use std::time::Duration;
@@ -56,6 +56,14 @@ pub(super) struct CommonFields {
 }
 
 impl CommonSpec {
+    /// A problem preparing this source, said in its name.
+    pub(super) fn error(&self, message: String) -> ConfigError {
+        ConfigError::Source {
+            source_name: self.name.clone(),
+            message,
+        }
+    }
+
     /// A token pasted with its `Bearer ` prefix: `consequence` says what the API would do with
     /// it. The message names the variable, never the value; a token that cannot be read is
     /// left to the source's preparation, which says why.

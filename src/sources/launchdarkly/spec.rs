@@ -327,10 +327,7 @@ impl SourceKind for LaunchDarklySpec {
         _http: &HttpSpec,
         _logins: &Logins,
     ) -> Result<LaunchDarklySource, ConfigError> {
-        let fail = |message: String| ConfigError::Source {
-            source_name: common.name.clone(),
-            message,
-        };
+        let fail = |message: String| common.error(message);
         let base = self.base_url.as_deref().unwrap_or(api::DEFAULT_BASE_URL);
         let base =
             parse_base_url(base, common.allow_http).map_err(|m| fail(format!("base_url {m}")))?;

@@ -182,10 +182,7 @@ impl SourceKind for VaultSpec {
                     .into_iter()
                     .flatten()
                     .collect();
-                return Err(ConfigError::Source {
-                    source_name: common.name.clone(),
-                    message: messages.join("; "),
-                });
+                return Err(common.error(messages.join("; ")));
             }
         };
         let token = match credential {

@@ -221,10 +221,7 @@ impl SourceKind for VisionOneSpec {
         _http: &HttpSpec,
         _logins: &Logins,
     ) -> Result<VisionOneSource, ConfigError> {
-        let fail = |message: String| ConfigError::Source {
-            source_name: common.name.clone(),
-            message,
-        };
+        let fail = |message: String| common.error(message);
         let base =
             match (&self.base_url, self.region) {
                 (Some(url), _) => parse_base_url(url, common.allow_http)
