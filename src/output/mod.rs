@@ -221,24 +221,6 @@ impl Output {
         }
     }
 
-    /// An output over `store` at `memory://`, with the default key templates and the values of
-    /// job `nightly`, date `2026-11-22`, run `r1`, unsharded: for the unit tests of what writes
-    /// reports.
-    #[cfg(test)]
-    pub(crate) fn for_tests(store: Arc<dyn ObjectStore>) -> Self {
-        Self::with_store(
-            store,
-            "memory://",
-            &OutputSpec::default(),
-            KeyValues {
-                job: "nightly".into(),
-                date: "2026-11-22".into(),
-                run_id: "r1".into(),
-                shard: "all".into(),
-            },
-        )
-    }
-
     /// Uses parts of `size` bytes (at least 5 MiB, S3's minimum) for large reports.
     pub fn with_part_size(mut self, size: usize) -> Self {
         self.part_size = size.max(MIN_PART_SIZE);

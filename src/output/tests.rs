@@ -1,6 +1,26 @@
 use super::*;
 use object_store::memory::InMemory;
 
+// Here rather than in mod.rs: it exists for tests only, and other modules' tests use it too.
+impl Output {
+    /// An output over `store` at `memory://`, with the default key templates and the values of
+    /// job `nightly`, date `2026-11-22`, run `r1`, unsharded: for the unit tests of what writes
+    /// reports.
+    pub(crate) fn for_tests(store: Arc<dyn ObjectStore>) -> Self {
+        Self::with_store(
+            store,
+            "memory://",
+            &OutputSpec::default(),
+            KeyValues {
+                job: "nightly".into(),
+                date: "2026-11-22".into(),
+                run_id: "r1".into(),
+                shard: "all".into(),
+            },
+        )
+    }
+}
+
 #[test]
 fn urls_parse_to_locations() {
     assert_eq!(
