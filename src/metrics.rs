@@ -227,7 +227,7 @@ fn source_exposition(source: &SourceView) -> String {
         Some(Unit::Seconds),
         source.duration_seconds(),
     );
-    if let Some(requests) = source.requests {
+    if let Some(requests) = source.facts.requests {
         register_int(
             &mut registry,
             "source_requests",
@@ -235,7 +235,7 @@ fn source_exposition(source: &SourceView) -> String {
             clamp(requests),
         );
     }
-    if let Some(limited) = source.rate_limited {
+    if let Some(limited) = source.facts.rate_limited {
         register_int(
             &mut registry,
             "source_rate_limited_responses",
@@ -253,7 +253,7 @@ fn source_exposition(source: &SourceView) -> String {
             unix_seconds(source.finished_at),
         );
     }
-    match &source.details {
+    match &source.facts.details {
         Some(KindDetails::Vault(v)) => {
             register_int(
                 &mut registry,
@@ -466,9 +466,7 @@ mod tests {
                 missing: None,
                 reports: Vec::new(),
                 rows: 7,
-                requests: None,
-                rate_limited: None,
-                details: None,
+                facts: Default::default(),
             }],
         }
     }

@@ -43,9 +43,11 @@ fn source(name: &str, kind: &str, status: SourceStatus, minutes: u32) -> SourceV
             rows: 10,
         }],
         rows: 10,
-        requests: Some(40),
-        rate_limited: Some(3),
-        details: None,
+        facts: SourceFacts {
+            requests: Some(40),
+            rate_limited: Some(3),
+            details: None,
+        },
     }
 }
 
@@ -57,9 +59,9 @@ fn demo_like_run() -> RunView {
         SourceStatus::Succeeded,
         1,
     );
-    vault.requests = None;
-    vault.rate_limited = None;
-    vault.details = Some(KindDetails::Vault(VaultDetails {
+    vault.facts.requests = None;
+    vault.facts.rate_limited = None;
+    vault.facts.details = Some(KindDetails::Vault(VaultDetails {
         licensed_clients: Some(500),
         clients: 560,
         trailing_window: (0..12)
@@ -88,7 +90,7 @@ fn demo_like_run() -> RunView {
         SourceStatus::Succeeded,
         2,
     );
-    trend.details = Some(KindDetails::VisionOne(VisionOneDetails {
+    trend.facts.details = Some(KindDetails::VisionOne(VisionOneDetails {
         accounts: 30,
         by_reason: vec![
             DecisionCount {
@@ -143,7 +145,7 @@ fn demo_like_run() -> RunView {
         3,
     );
     ld.missing = Some("2026-11-20T10:00:00.123Z: 4 entries could not be listed".into());
-    ld.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
+    ld.facts.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
         entries: 62_000,
         per_day: (1u32..=21)
             .map(|d| DayKinds {
@@ -322,7 +324,7 @@ async fn pushgateway_holds_every_series_and_keeps_the_last_success_of_a_failed_s
     failed.status = SourceStatus::Failed;
     failed.started_at = at(23, 3, 0);
     failed.finished_at = at(23, 3, 1);
-    failed.details = None;
+    failed.facts.details = None;
     rollcall::metrics::push(&client, &spec, &next)
         .await
         .expect("pushed");

@@ -61,20 +61,19 @@ pub struct SourceView {
     pub reports: Vec<ReportLink>,
     /// Rows written over all reports.
     pub rows: u64,
-    /// HTTP requests sent, when the source counts them.
-    pub requests: Option<u64>,
-    /// Answers that were HTTP 429 (rate limited), when the source counts them.
-    pub rate_limited: Option<u64>,
-    /// The kind's own findings; none when the source failed before it had any.
-    pub details: Option<KindDetails>,
+    /// What the source gathered while it ran; empty when it failed before it had any.
+    pub facts: SourceFacts,
 }
 
 /// What a source hands the summary and the metrics, beside its manifest findings: gathered
 /// while it wrote its reports, never by a second pass over the data.
 #[derive(Debug, Clone, Default)]
 pub struct SourceFacts {
+    /// The kind's own findings.
     pub details: Option<KindDetails>,
+    /// HTTP requests sent.
     pub requests: Option<u64>,
+    /// Answers that were HTTP 429 (rate limited).
     pub rate_limited: Option<u64>,
 }
 
@@ -251,9 +250,7 @@ impl RunView {
                     })
                     .collect(),
                 rows: entry.reports.iter().map(|r| r.meta.rows).sum(),
-                requests: facts.requests,
-                rate_limited: facts.rate_limited,
-                details: facts.details,
+                facts,
             })
             .collect();
         Self {
@@ -291,7 +288,7 @@ impl SourceView {
             }
             SourceStatus::Incomplete | SourceStatus::Succeeded => {}
         }
-        let finding = match &self.details {
+        let finding = match &self.facts.details {
             Some(KindDetails::Vault(v)) => v.headline(),
             Some(KindDetails::VisionOne(v)) => v.headline(),
             Some(KindDetails::LaunchDarkly(v)) => v.headline(),

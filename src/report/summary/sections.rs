@@ -54,18 +54,18 @@ fn strings<const N: usize>(cells: [&str; N]) -> Vec<String> {
 /// The section of the source at `index` (the index keeps chart ids unique on the page).
 pub fn section(source: &SourceView, index: usize) -> Section {
     let id = |n: usize| format!("chart-{index}-{n}");
-    let mut section = match &source.details {
+    let mut section = match &source.facts.details {
         Some(KindDetails::Vault(v)) => vault(v, id),
         Some(KindDetails::VisionOne(v)) => vision_one(v, id),
         Some(KindDetails::LaunchDarkly(v)) => launchdarkly(v, id),
         None => Section::default(),
     };
-    if let Some(requests) = source.requests {
+    if let Some(requests) = source.facts.requests {
         section
             .facts
             .push(fact("HTTP requests", group_digits(requests)));
     }
-    if let Some(limited) = source.rate_limited {
+    if let Some(limited) = source.facts.rate_limited {
         section.facts.push(fact(
             "Rate-limited answers (HTTP 429)",
             group_digits(limited),

@@ -23,9 +23,7 @@ fn base(name: &str, kind: &str, status: SourceStatus) -> SourceView {
         missing: None,
         reports: Vec::new(),
         rows: 0,
-        requests: None,
-        rate_limited: None,
-        details: None,
+        facts: Default::default(),
     }
 }
 
@@ -54,7 +52,7 @@ fn fixture() -> RunView {
     vault
         .thresholds
         .insert("licensed_clients".into(), 500.into());
-    vault.details = Some(KindDetails::Vault(VaultDetails {
+    vault.facts.details = Some(KindDetails::Vault(VaultDetails {
         licensed_clients: Some(500),
         clients: 620,
         trailing_window: vec![
@@ -89,9 +87,9 @@ fn fixture() -> RunView {
         "vision_one_inactive_accounts",
         SourceStatus::Succeeded,
     );
-    trend.requests = Some(31);
-    trend.rate_limited = Some(2);
-    trend.details = Some(KindDetails::VisionOne(VisionOneDetails {
+    trend.facts.requests = Some(31);
+    trend.facts.rate_limited = Some(2);
+    trend.facts.details = Some(KindDetails::VisionOne(VisionOneDetails {
         accounts: 14,
         by_reason: vec![
             DecisionCount {
@@ -131,7 +129,7 @@ fn fixture() -> RunView {
         SourceStatus::Incomplete,
     );
     ld.missing = Some("2026-11-20T10:00:00.123Z: 4 entries".into());
-    ld.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
+    ld.facts.details = Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
         entries: 62_000,
         per_day: vec![
             DayKinds {
@@ -183,7 +181,7 @@ fn headlines_state_the_finding_of_each_source() {
 #[test]
 fn vault_figures_count_against_the_licence() {
     let run = fixture();
-    let Some(KindDetails::Vault(vault)) = &run.sources[0].details else {
+    let Some(KindDetails::Vault(vault)) = &run.sources[0].facts.details else {
         panic!("the fixture's first source is Vault");
     };
     assert_eq!(vault.counted_now(), 620);
@@ -285,7 +283,7 @@ fn unescaped_pipes(line: &str) -> usize {
 fn empty_sections_render_without_charts() {
     let mut run = fixture();
     for source in &mut run.sources {
-        source.details = None;
+        source.facts.details = None;
     }
     let html = run.to_html().expect("renders");
     assert_eq!(html.matches("<svg role=\"img\"").count(), 0);
