@@ -145,6 +145,25 @@ impl Checker {
         Some(self.contract.refusal(&problem))
     }
 
+    /// Reads `request`'s body and checks the request against the contract: its parts, its
+    /// body, and the API's refusal when the real API would not take it. A body too large for
+    /// any of these APIs is refused at once (`Err`).
+    pub async fn read_and_check(
+        &self,
+        request: axum::extract::Request,
+    ) -> Result<(axum::http::request::Parts, bytes::Bytes, Option<Response>), Response> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body).await.map_err(|refusal| *refusal)?;
+        let refusal = self.check(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            &body,
+        );
+        Ok((parts, body, refusal))
+    }
+
     /// Records a request for a path the API does not have; the fake answers it with the API's
     /// own 404.
     pub fn unknown_path(&self, method: &str, path: &str) {
@@ -154,7 +173,7 @@ impl Checker {
 }
 
 /// Reads a request body for the check; a body too large for any of these APIs is refused.
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, Box<Response>> {
+async fn read_body(body: Body) -> Result<bytes::Bytes, Box<Response>> {
     axum::body::to_bytes(body, MAX_REQUEST_BODY)
         .await
         .map_err(|_| {

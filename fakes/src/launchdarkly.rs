@@ -43,7 +43,7 @@
 //! HTTP header names are case-insensitive and hyper writes them in lower case, so the header
 //! case variations seen in the wild cannot reach a client through this fake (nor matter to one).
 
-use crate::chassis::{Canned, Checker, InFlight, Seen, Server, lock, read_body};
+use crate::chassis::{Canned, Checker, InFlight, Seen, Server, lock};
 use crate::openapi::Contract;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -625,20 +625,12 @@ async fn audit_log(State(shared): State<Shared>, request: Request) -> Response {
     let arrived = Instant::now();
     let n = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let (_, guard) = counters.in_flight.enter();
-    let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
     // Judged now, answered where LaunchDarkly validates parameters: after authentication and
     // the rate limits, which invalid requests spend too.
-    let refusal = shared.checker.check(
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &body,
-    );
+    let (parts, body, refusal) = match shared.checker.read_and_check(request).await {
+        Ok(checked) => checked,
+        Err(too_large) => return too_large,
+    };
     let mut seen = Seen::of(
         parts.method.as_str(),
         parts.uri.path(),

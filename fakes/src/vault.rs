@@ -30,7 +30,7 @@
 //! - a request path with `//`, `/./` or `/../` refused with a 400, as Vault 2.0 (and 1.19.16+,
 //!   1.20.10+, 1.21.5+) does; OpenBao accepts such paths, so only the fake can catch them.
 
-use crate::chassis::{Canned, Checker, InFlight, Log, Seen, Server, TlsIdentity, lock, read_body};
+use crate::chassis::{Canned, Checker, InFlight, Log, Seen, Server, TlsIdentity, lock};
 use crate::openapi::Contract;
 use axum::Router;
 use axum::body::Body;
@@ -448,19 +448,11 @@ async fn not_found(State(shared): State<Shared>, request: Request) -> Response {
 }
 
 async fn export(State(shared): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
     // Judged now, answered where Vault parses the fields: after the token check.
-    let refusal = shared.checker.check(
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &body,
-    );
+    let (parts, _body, refusal) = match shared.checker.read_and_check(request).await {
+        Ok(checked) => checked,
+        Err(too_large) => return too_large,
+    };
     let mut seen = Seen::of(
         "GET",
         &full_path(&parts.uri, &parts.extensions),
@@ -977,10 +969,11 @@ async fn upstream_grants(upstream: &str, headers: &HeaderMap, path: &str, sudo: 
 
 /// `POST /v1/auth/...`: relayed upstream, or answered here as OpenBao 2.7.2 answers.
 async fn auth_request(State(shared): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
+    // The login payloads are in Vault's OpenAPI document: a request Vault would refuse is a
+    // violation even when the fake could answer it. The check sees the path without a prefix.
+    let (parts, body, refusal) = match shared.checker.read_and_check(request).await {
+        Ok(checked) => checked,
+        Err(too_large) => return too_large,
     };
     let path = full_path(&parts.uri, &parts.extensions);
     let mut seen = Seen::of(
@@ -988,15 +981,6 @@ async fn auth_request(State(shared): State<Shared>, request: Request) -> Respons
         &path,
         parts.uri.query(),
         &parts.headers,
-    );
-    // The login payloads are in Vault's OpenAPI document: a request Vault would refuse is a
-    // violation even when the fake could answer it. The check sees the path without a prefix.
-    let refusal = shared.checker.check(
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        &body,
     );
     let backend = lock(&shared.state).auth.clone();
     let response = match (refusal, backend) {
