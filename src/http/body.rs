@@ -28,23 +28,36 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     limit: usize,
     what: &str,
 ) -> Result<T, BodyError> {
-    let mut body: Vec<u8> = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::Invalid(format!(
-                "expected {what}, got more than {} MiB",
-                limit / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_limited_bytes(response, limit, what).await?;
     serde_json::from_slice(&body).map_err(|e| {
         let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
         BodyError::Invalid(match html_title(&text) {
             Some(title) => format!("expected {what}, got {}", html_page(&title)),
             None => format!("expected {what}: {e}; body starts `{}`", snippet(&text)),
+        })
+    })
+}
+
+/// Like [`read_json`], for a document that carries secrets (a login answer with its token, a
+/// token lookup, a project list with SDK keys): a body that is not `what` is described by its
+/// kind and position only, never quoted, since serde's own messages quote the values they
+/// refuse.
+pub async fn read_secret_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<T, BodyError> {
+    let bytes = read_limited_bytes(response, limit, what).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        BodyError::Invalid(match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("expected {what}, got a body that is not JSON")
+            }
+            _ => format!(
+                "expected {what}, got JSON of another shape (line {}, column {}; not quoted, it may hold secrets)",
+                e.line(),
+                e.column()
+            ),
         })
     })
 }
@@ -98,4 +111,25 @@ pub fn snippet(body: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// The whole body, refused once it passes `limit` bytes.
+async fn read_limited_bytes(
+    response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body: Vec<u8> = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::Invalid(format!(
+                "expected {what}, got more than {} MiB",
+                limit / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -10,7 +10,7 @@ pub mod ratelimit;
 pub mod retry;
 mod spec;
 
-pub use body::{describe_body, html_title, read_json, read_limited, snippet};
+pub use body::{describe_body, html_title, read_json, read_limited, read_secret_json, snippet};
 
 use bytes::Bytes;
 use futures::StreamExt;

@@ -13,7 +13,7 @@
 //! unauthenticated request to a mount that does not exist is a 403 `permission denied`.
 
 use crate::config::{ConfigError, Environment, KeyPath, Problems, Secret, check_env_name};
-use crate::http::{Call, HttpClient, HttpError, join_path, read_json, snippet};
+use crate::http::{Call, HttpClient, HttpError, join_path, read_secret_json, snippet};
 use crate::sources::SourceError;
 use reqwest::header::HeaderValue;
 use reqwest::{StatusCode, Url};
@@ -251,7 +251,7 @@ impl Session {
         let answer = self
             .http
             .fetch(&call, |response| {
-                read_json::<LoginAnswer>(response, LOGIN_BODY_LIMIT, "a Vault login answer")
+                read_secret_json::<LoginAnswer>(response, LOGIN_BODY_LIMIT, "a Vault login answer")
             })
             .await;
         let answer = match answer {

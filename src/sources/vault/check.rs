@@ -10,7 +10,7 @@ use super::api::{
     CAPABILITIES_SELF_PATH, CROSS_CHECK_ACL_PATHS, Capabilities, EXPORT_ACL_PATH, EXPORT_PATH,
     HEALTH_PATH, HEALTH_QUERY, Health, LOOKUP_SELF_PATH, Lookup,
 };
-use crate::http::{Call, HttpError, join_path, read_json};
+use crate::http::{Call, HttpError, join_path, read_json, read_secret_json};
 use crate::sources::SourceError;
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, common_fix};
 use reqwest::header::HeaderValue;
@@ -215,9 +215,10 @@ impl VaultSource {
     /// `None` for a token that never expires.
     async fn remaining_ttl(&self, token: &HeaderValue) -> Result<Option<Duration>, HttpError> {
         let call = self.call_with_token(Method::GET, LOOKUP_SELF_PATH, token)?;
+        // The lookup's `data.id` is the token itself.
         let lookup: Lookup = self
             .http
-            .fetch(&call, |r| read_json(r, BODY_LIMIT, "a token lookup"))
+            .fetch(&call, |r| read_secret_json(r, BODY_LIMIT, "a token lookup"))
             .await?;
         Ok((lookup.data.ttl > 0).then(|| Duration::from_secs(lookup.data.ttl)))
     }

@@ -4,7 +4,7 @@
 
 use super::split::Project;
 use super::{BODY_LIMIT, Pager};
-use crate::http::{Call, read_json};
+use crate::http::{Call, read_secret_json};
 use crate::sources::launchdarkly::api::API_VERSION;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
@@ -16,7 +16,8 @@ use std::sync::Arc;
 const MAX_CATALOG_PAGES: u64 = 500;
 
 /// `Projects` with `expand=environments`. The answer also carries each environment's SDK and
-/// mobile keys: they are not read into anything, so they are never kept or logged.
+/// mobile keys: they are not read into anything, and a page that cannot be read is not quoted
+/// ([`read_secret_json`]), so they are never kept or logged.
 #[derive(Debug, Deserialize)]
 struct ProjectsPage {
     items: Vec<ProjectItem>,
@@ -135,7 +136,7 @@ impl Pager {
             .timeout(self.request_timeout)
             .limiter(&self.limiter);
         self.http
-            .fetch(&call, |r| read_json::<T>(r, BODY_LIMIT, what))
+            .fetch(&call, |r| read_secret_json::<T>(r, BODY_LIMIT, what))
             .await
             .map_err(|e| match e.status() {
                 Some(StatusCode::FORBIDDEN) | Some(StatusCode::UNAUTHORIZED) => format!(
