@@ -1082,3 +1082,24 @@ async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
     );
     assert_eq!(fake.requests(), 1, "a 400 is not retried");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_inclusive_bounds_does_not_inflate_a_millisecond_count() {
+    // Entries one millisecond after the full one: a server whose `before` is inclusive puts
+    // them in the last bucket of the count, which must not be the millisecond's own.
+    let (fake, burst_ms) = fake_with_burst(|ms| {
+        let mut burst = splittable_burst(ms);
+        burst.extend((0..5).map(|i| FakeEntry::flag(&format!("next{i}"), ms + 1)));
+        burst
+    })
+    .await;
+    fake.state().before_inclusive = true;
+    fake.state().after_inclusive = true;
+    let (ws, ran) = run_ld(&fake, "", "").await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert_eq!(keys(&report(&ws)), fake.expected(window().0, window().1));
+    let burst = &findings(&ws)["bursts"][0];
+    assert_eq!(burst["date_ms"], burst_ms, "{burst}");
+    assert_eq!(burst["counted"], burst["fetched"], "{burst}");
+    assert_eq!(burst["complete"], true, "{burst}");
+}

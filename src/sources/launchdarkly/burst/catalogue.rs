@@ -5,6 +5,7 @@
 use super::split::Project;
 use super::{BODY_LIMIT, Pager};
 use crate::http::{Call, read_secret_json};
+use crate::sources::launchdarkly::PATIENCE;
 use crate::sources::launchdarkly::api::API_VERSION;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
@@ -134,7 +135,8 @@ impl Pager {
             .header("ld-api-version", HeaderValue::from_static(API_VERSION))
             .header("accept", HeaderValue::from_static("application/json"))
             .timeout(self.request_timeout)
-            .limiter(&self.limiter);
+            .limiter(&self.limiter)
+            .patience(PATIENCE);
         self.http
             .fetch(&call, |r| read_secret_json::<T>(r, BODY_LIMIT, what))
             .await

@@ -1,9 +1,10 @@
 //! A millisecond holding a whole page of entries (20): `before`/`limit` cannot show more of it,
 //! so it is counted and fetched in parts.
 //!
-//! 1. **Count** it with `POST /api/v2/auditlog/counts` over a 2 ms range cut into 1 ms buckets,
-//!    taking the bucket that starts at the millisecond (so the undocumented bounds of `after`
-//!    and `before` do not matter). A count no larger than what was already seen ends it.
+//! 1. **Count** it with `POST /api/v2/auditlog/counts` over a 3 ms range cut into 1 ms buckets,
+//!    taking the middle one, the millisecond's own (so the undocumented bounds of `after` and
+//!    `before` do not matter). A count equal to what was already seen ends it; a smaller one,
+//!    or none, is no count.
 //! 2. **Split** it with `POST /api/v2/auditlog` statement lists: one part per resource kind
 //!    plus a `notResources` catch-all holding everything the kinds do not; a part that still
 //!    returns a full page is split again, by project (keys from `GET /api/v2/projects`), then
@@ -127,6 +128,14 @@ impl Pager {
         };
         let spec = self.resource_spec.as_deref();
         match self.count_ms(ms, spec, &mut burst.requests).await? {
+            // A count below what the listing already showed is not a count of this millisecond
+            // (undocumented bounds, another filter): never let it declare the millisecond whole.
+            Ok(counted) if counted < burst.fetched => {
+                burst.uncounted = Some(format!(
+                    "the counts endpoint counted {counted}, fewer than the {} entries already listed",
+                    burst.fetched
+                ));
+            }
             Ok(counted) => burst.counted = Some(counted),
             Err(why) => burst.uncounted = Some(why),
         }

@@ -3,9 +3,10 @@
 
 use super::split::{Part, Statement, whole};
 use super::{BODY_LIMIT, Pager};
-use crate::http::{BodyError, Call, HttpError, read_json, snippet};
+use crate::http::{Call, HttpError, read_json, snippet};
 use crate::sources::SourceError;
-use crate::sources::launchdarkly::api::API_VERSION;
+use crate::sources::launchdarkly::PATIENCE;
+use crate::sources::launchdarkly::api::{API_VERSION, read_listing};
 use crate::sources::launchdarkly::entry::{Entry, LIMIT};
 use bytes::Bytes;
 use reqwest::header::HeaderValue;
@@ -26,11 +27,6 @@ struct CountBucket {
     count: u64,
 }
 
-#[derive(Debug, Deserialize)]
-struct Listing {
-    items: Vec<Entry>,
-}
-
 impl Pager {
     fn post(&self, url: reqwest::Url, statements: &[Statement]) -> Call<'_> {
         // Serialising plain strings cannot fail.
@@ -42,6 +38,7 @@ impl Pager {
             .header("accept", HeaderValue::from_static("application/json"))
             .timeout(self.request_timeout)
             .limiter(&self.limiter)
+            .patience(PATIENCE)
     }
 
     /// The account's count of entries dated `ms`; the inner error says why there is none.
@@ -56,11 +53,13 @@ impl Pager {
                 "the counts endpoint cannot apply the `q` text search".into()
             ));
         }
+        // Three 1 ms buckets with the millisecond in the middle: whether `after` and `before`
+        // are inclusive (undocumented), their entries fall in the outer buckets, never in it.
         let mut url = self.counts_url.clone();
         url.query_pairs_mut()
             .append_pair("after", &(ms - 1).to_string())
-            .append_pair("before", &(ms + 1).to_string())
-            .append_pair("buckets", "2");
+            .append_pair("before", &(ms + 2).to_string())
+            .append_pair("buckets", "3");
         *requests += 1;
         let call = self.post(url, &whole(spec));
         let result = self
@@ -71,10 +70,13 @@ impl Pager {
             .await;
         match result {
             Ok(counts) if counts.bucket_interval_ms == 1 => {
+                // Twenty entries of this millisecond were listed: an answer without its bucket
+                // cannot be a count of it.
                 Ok(match counts.buckets.iter().find(|b| b.timestamp == ms) {
                     Some(bucket) => Ok(bucket.count),
-                    // Buckets with nothing in them may be left out.
-                    None => Ok(0),
+                    None => {
+                        Err("the counts endpoint answered no bucket for the millisecond".into())
+                    }
                 })
             }
             Ok(counts) => Ok(Err(format!(
@@ -108,16 +110,7 @@ impl Pager {
             .burst_searches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let call = self.post(url, &part.statements());
-        let result = self
-            .http
-            .fetch(&call, |r| async move {
-                let listing: Listing = read_json(r, BODY_LIMIT, "an audit-log listing").await?;
-                for entry in &listing.items {
-                    entry.check().map_err(BodyError::Invalid)?;
-                }
-                Ok(listing.items)
-            })
-            .await;
+        let result = self.http.fetch(&call, read_listing).await;
         match result {
             Ok(items) => Ok(Ok(items)),
             Err(e) => unavailable(e, "search"),
