@@ -372,6 +372,14 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             "its report `v1-accounts` would be written under the same key as report `v1-accounts` of source `v1`",
             Some(12),
         ),
+        (
+            "a Vault billing report that collides with another source",
+            s(format!(
+                "{GOOD}  - name: vb\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n  - name: vb-billing\n    kind: vision_one_inactive_accounts\n    region: us\n"
+            )),
+            "its report `vb-billing` would be written under the same key as report `vb-billing` of source `vb`",
+            Some(12),
+        ),
     ]
 }
 

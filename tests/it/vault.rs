@@ -684,12 +684,19 @@ async fn the_billing_forecast_counts_the_current_period_against_the_licence() {
         .unwrap();
     assert!(!config.headers.contains_key("x-vault-namespace"));
 
-    // Community edition has no billing start: said plainly.
+    // Community edition has no billing start: said plainly, before any export is spent, and
+    // as a setting to change (exit 2), which a retry of the Job would not fix.
     fake.state().billing_start = None;
+    let exports_before = fake.log.count();
     let (ws, ran) = run_vault(&fake, "    billing_forecast: true\n", &[]).await;
-    assert_eq!(ran.code, 1, "{ran:#?}");
+    assert_eq!(ran.code, 2, "{ran:#?}");
     let error = ws.source_error(0);
     assert_contains_all(&error, &["no billing start", "remove `billing_forecast`"]);
+    assert_eq!(
+        fake.log.count(),
+        exports_before,
+        "no export for a run that cannot finish"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

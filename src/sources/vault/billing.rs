@@ -39,10 +39,51 @@ pub struct BillingPeriod {
     pub months_over_licence: Vec<String>,
 }
 
+/// The current billing period, read and checked before anything is exported.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Period {
+    /// `billing_start_timestamp` as Vault gave it.
+    billing_start: DateTime<Utc>,
+    start: DateTime<Utc>,
+    next: DateTime<Utc>,
+}
+
 impl VaultSource {
-    /// Start of the current billing period: `billing_start_timestamp` from
-    /// `sys/internal/counters/config` (a root-namespace path, asked without the namespace).
-    pub(super) async fn billing_start(&self) -> Result<DateTime<Utc>, SourceError> {
+    /// The billing period holding `now`, from `billing_start_timestamp`. Asked before the
+    /// exports: a server that has no billing period, or one the fetched months cannot cover,
+    /// is a setting to change, which no retry fixes and no export should wait for.
+    pub(super) async fn billing_period(
+        &self,
+        now: DateTime<Utc>,
+        current: Month,
+    ) -> Result<Period, SourceError> {
+        let billing_start = self.billing_start().await?;
+        let (start, next) = billing_period(billing_start, now).ok_or_else(|| {
+            SourceError::Unfixable(format!(
+                "Vault's billing start {} is after the run's time {}; the billing period has not begun: remove `billing_forecast` until it has",
+                rfc3339_seconds(billing_start),
+                rfc3339_seconds(now)
+            ))
+        })?;
+        let window_first = current.plus(-(i64::from(self.months) - 1));
+        if Month::of(start) < window_first {
+            let needed = Month::of(start).months_until(current) + 1;
+            return Err(SourceError::Unfixable(format!(
+                "the billing period began {}, before the {} fetched months: set `months` to at least {needed} so every client of the period is counted",
+                rfc3339_seconds(start),
+                self.months
+            )));
+        }
+        Ok(Period {
+            billing_start,
+            start,
+            next,
+        })
+    }
+
+    /// `billing_start_timestamp` from `sys/internal/counters/config` (a root-namespace path,
+    /// asked without the namespace).
+    async fn billing_start(&self) -> Result<DateTime<Utc>, SourceError> {
         let call = self
             .call(join_path(&self.address, CONFIG_PATH), false)
             .await?;
@@ -59,7 +100,7 @@ impl VaultSource {
                     ))
                 }
                 HttpError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
-                    SourceError::Data(format!(
+                    SourceError::Unfixable(format!(
                         "the server has no client-count configuration for `billing_forecast` ({e}): OpenBao has none; remove `billing_forecast`"
                     ))
                 }
@@ -71,7 +112,7 @@ impl VaultSource {
         match parse_time(&raw) {
             // Community edition has no licence and answers Go's zero time.
             Some(t) if t.year() > 1 => Ok(t),
-            _ => Err(SourceError::Data(format!(
+            _ => Err(SourceError::Unfixable(format!(
                 "Vault reports no billing start (`billing_start_timestamp` is `{raw}`); Community edition has no billing period: remove `billing_forecast`"
             ))),
         }
@@ -87,26 +128,14 @@ impl VaultSource {
         ctx: &SourceContext,
         current: Month,
         clients: &Clients,
-        billing_start: DateTime<Utc>,
+        period: Period,
     ) -> Result<(CsvReport, BillingPeriod, summary::BillingPeriod), SourceError> {
-        let now = ctx.clock.now();
-        let (start, next) = billing_period(billing_start, now).ok_or_else(|| {
-            SourceError::Data(format!(
-                "Vault's billing start {} is after the run's time {}; the billing period has not begun: remove `billing_forecast` until it has",
-                rfc3339_seconds(billing_start),
-                rfc3339_seconds(now)
-            ))
-        })?;
+        let Period {
+            billing_start,
+            start,
+            next,
+        } = period;
         let first_month = Month::of(start);
-        let window_first = current.plus(-(i64::from(self.months) - 1));
-        if first_month < window_first {
-            let needed = first_month.months_until(current) + 1;
-            return Err(SourceError::Data(format!(
-                "the billing period began {}, before the {} fetched months: set `months` to at least {needed} so every client of the period is counted",
-                rfc3339_seconds(start),
-                self.months
-            )));
-        }
         let new_by_month = clients.first_active_since(first_month);
         let mut report = ctx.report("-billing", BILLING_COLUMNS)?;
         let mut counted = 0u64;

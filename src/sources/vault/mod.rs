@@ -135,6 +135,13 @@ impl Fetch for VaultSource {
     async fn fetch(&self, ctx: &SourceContext) -> Result<SourceOutput, SourceError> {
         let current = Month::of(ctx.clock.now());
         let first = current.plus(-(i64::from(self.months) - 1));
+        // Before the exports, which can take many minutes: a billing period that cannot be
+        // had stops the source at once.
+        let billing = if self.billing_forecast {
+            Some(self.billing_period(ctx.clock.now(), current).await?)
+        } else {
+            None
+        };
         let clients = Mutex::new(Clients::new(first));
         let mut checks = Vec::with_capacity(self.months as usize);
         // Sequential on purpose: Vault runs one export per node at a time.
@@ -155,13 +162,8 @@ impl Fetch for VaultSource {
             );
             checks.push(check);
         }
-        let billing_start = if self.billing_forecast {
-            Some(self.billing_start().await?)
-        } else {
-            None
-        };
         let clients = clients.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.write_reports(ctx, current, clients, checks, billing_start)
+        self.write_reports(ctx, current, clients, checks, billing)
             .await
     }
 }

@@ -1,6 +1,7 @@
 //! The client list and the trailing-window forecast (`{source}.csv`, `{source}-forecast.csv`),
 //! the findings and the summary's details, from the clients of every exported month.
 
+use super::billing::Period;
 use super::clients::{Clients, counted_now, forecast};
 use super::cross_check::MonthCheck;
 use super::{VaultFindings, VaultSource};
@@ -10,7 +11,6 @@ use crate::report::summary::{
 };
 use crate::sources::{SourceContext, SourceError, SourceOutput};
 use crate::time::{Month, rfc3339_seconds};
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Columns of `{source}.csv`: the old script's three first, then the detail.
@@ -43,7 +43,7 @@ impl VaultSource {
         current: Month,
         clients: Clients,
         checks: Vec<MonthCheck>,
-        billing_start: Option<DateTime<Utc>>,
+        billing: Option<Period>,
     ) -> Result<SourceOutput, SourceError> {
         let schedule = clients.by_roll_off(self.roll_off_months);
         let mut report = ctx.report("", CLIENT_COLUMNS)?;
@@ -98,10 +98,10 @@ impl VaultSource {
         }
 
         let mut reports = vec![report, forecast_report];
-        let (billing_period, summary_period) = match billing_start {
-            Some(start) => {
+        let (billing_period, summary_period) = match billing {
+            Some(period) => {
                 let (billing, period, summary_period) =
-                    self.write_billing(ctx, current, &clients, start).await?;
+                    self.write_billing(ctx, current, &clients, period).await?;
                 reports.push(billing);
                 (Some(period), Some(summary_period))
             }

@@ -63,7 +63,9 @@ impl SourceKind for VaultSpec {
     const DEFAULT_TOKEN_ENV: &'static str = "VAULT_TOKEN";
     /// One month's export; Vault itself allows an export 10 minutes.
     const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-    const REPORT_SUFFIXES: &'static [&'static str] = &["", "-forecast"];
+    /// `-billing` only with `billing_forecast`, but reserved always: turning it on must not
+    /// make two sources' reports collide.
+    const REPORT_SUFFIXES: &'static [&'static str] = &["", "-forecast", "-billing"];
     const BEARER_PREFIX_CONSEQUENCE: &'static str =
         "Vault takes the bare token in `X-Vault-Token` and would refuse it";
     type Source = VaultSource;
