@@ -218,7 +218,7 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
                 while tasks.join_next().await.is_some() {}
                 logins.revoke_all().await;
                 tracing::error!(signal, "Run interrupted; unfinished uploads aborted, no manifest written.");
-                settle_windows(windows, None, started_at).await;
+                settle_windows(windows, None, timer.now()).await;
                 return Err(RunError::Interrupted(signal));
             }
         }
@@ -299,25 +299,27 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         .iter()
         .map(|s| (s.name.clone(), s.headline()))
         .collect();
-    tokio::select! {
-        written = publish_summary(&output, &view) => match written {
-            Ok(keys) => manifest.summary = Some(keys),
-            Err(problem) => {
-                manifest.findings.insert("summary".into(), problem.into());
-            }
-        },
-        signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
-    }
-    if let Some(metrics) = &spec.metrics {
-        tokio::select! {
-            pushed = push_metrics(&http, metrics, &view) => if let Err(problem) = pushed {
-                manifest.findings.insert("metrics_push".into(), problem.into());
-            },
-            signal = wait_cancel(&cancel) => return Err(RunError::Interrupted(signal)),
+    // Summary, metrics, then the manifest, under one watch for a signal: however the run ends
+    // from here, every claimed window is settled below.
+    let finishing = async {
+        if let Err(problem) = publish_summary(&output, &view)
+            .await
+            .map(|keys| manifest.summary = Some(keys))
+        {
+            manifest.findings.insert("summary".into(), problem.into());
         }
-    }
+        if let Some(metrics) = &spec.metrics
+            && let Err(problem) = push_metrics(&http, metrics, &view).await
+        {
+            manifest.findings.insert("metrics_push".into(), problem.into());
+        }
+        output
+            .put_new(&manifest_key, manifest.to_json())
+            .await
+            .map_err(RunError::from)
+    };
     let written = tokio::select! {
-        written = output.put_new(&manifest_key, manifest.to_json()) => written.map_err(RunError::from),
+        written = finishing => written,
         signal = wait_cancel(&cancel) => Err(RunError::Interrupted(signal)),
     };
     // The manifest is what proves a window exported: without it, every claim is released.
