@@ -189,7 +189,7 @@ fn output_failure(error: &OutputError) -> Checked {
     let text = error.to_string();
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     let code = match error {
-        OutputError::Store { source, .. } => match source.as_ref() {
+        OutputError::Store { cause, .. } => match cause.as_ref() {
             object_store::Error::Unauthenticated { .. } => CheckCode::Unauthorized,
             object_store::Error::NotImplemented { .. } => CheckCode::Other,
             _ if has(&[
@@ -228,7 +228,7 @@ fn output_failure(error: &OutputError) -> Checked {
     };
     let not_create_only = matches!(
         error,
-        OutputError::Store { source, .. } if matches!(source.as_ref(), object_store::Error::NotImplemented { .. })
+        OutputError::Store { cause, .. } if matches!(cause.as_ref(), object_store::Error::NotImplemented { .. })
     );
     let fix = match code {
         CheckCode::Unauthorized => {

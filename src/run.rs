@@ -311,7 +311,9 @@ pub async fn run(options: RunOptions, cancel: CancellationToken) -> Result<RunSu
         if let Some(metrics) = &spec.metrics
             && let Err(problem) = push_metrics(&http, metrics, &view).await
         {
-            manifest.findings.insert("metrics_push".into(), problem.into());
+            manifest
+                .findings
+                .insert("metrics_push".into(), problem.into());
         }
         output
             .put_new(&manifest_key, manifest.to_json())

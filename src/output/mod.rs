@@ -76,13 +76,16 @@ pub enum OutputError {
         "a manifest already exists at {key} in {location}: this run id was used before, and rollcall never overwrites a run; use a new run id (ROLLCALL_RUN_ID), or leave it unset for a fresh one"
     )]
     ManifestExists { location: String, key: String },
-    #[error("{action} in {location} failed ({hint}): {source}")]
+    #[error("{action} in {location} failed ({hint}): {detail}")]
     Store {
         location: String,
         action: String,
         hint: &'static str,
-        #[source]
-        source: Box<object_store::Error>,
+        /// What the store said, without what may carry a credential ([`store_error_text`]).
+        detail: String,
+        /// For telling faults apart; deliberately not the error's `source`, whose text quotes
+        /// S3's whole answer.
+        cause: Box<object_store::Error>,
     },
 }
 
@@ -579,8 +582,33 @@ fn store_error_doing(location: &str, action: String, source: object_store::Error
         location: location.to_owned(),
         action,
         hint,
-        source: Box::new(source),
+        detail: store_error_text(&text),
+        cause: Box::new(source),
     }
+}
+
+/// object_store quotes S3's whole error body. A `SignatureDoesNotMatch` body echoes the signed
+/// request (`StringToSign`, `CanonicalRequest`), whose headers hold the session token of
+/// temporary credentials (IRSA, STS): of an XML error body, only its `Code` and `Message`
+/// are kept.
+fn store_error_text(text: &str) -> String {
+    let Some(xml) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_owned();
+    };
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let body = &text[xml..];
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))?;
+        Some(body[start..start + end].trim().to_owned())
+    };
+    let mut kept = text[..xml].trim_end().to_owned();
+    for name in ["Code", "Message"] {
+        if let Some(value) = element(name) {
+            kept.push_str(&format!(" {name}: {value}."));
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

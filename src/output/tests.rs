@@ -88,3 +88,24 @@ async fn never_overwrites_and_aborts_leave_nothing() {
     let err = writer.write(vec![b'x'; MIN_PART_SIZE]).await.unwrap_err();
     assert!(matches!(err, OutputError::Exists { .. }), "{err}");
 }
+
+#[test]
+fn an_s3_error_keeps_its_code_and_message_but_not_the_signed_request() {
+    let text = "Generic S3 error: Error performing PUT https://bucket.s3.amazonaws.com/a.csv in 31ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message><AWSAccessKeyId>ASIAEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256\n20261201T000000Z</StringToSign><CanonicalRequest>PUT\n/a.csv\n\nhost:bucket.s3.amazonaws.com\nx-amz-security-token:IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN\n</CanonicalRequest><RequestId>R1</RequestId></Error>";
+    let kept = store_error_text(text);
+    assert!(kept.contains("403 Forbidden"), "{kept}");
+    assert!(kept.contains("Code: SignatureDoesNotMatch."), "{kept}");
+    assert!(
+        kept.contains("Message: The request signature we calculated"),
+        "{kept}"
+    );
+    for secret in [
+        "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN",
+        "CanonicalRequest",
+        "StringToSign",
+    ] {
+        assert!(!kept.contains(secret), "{secret} in {kept}");
+    }
+    // Not XML: kept whole.
+    assert_eq!(store_error_text("connection refused"), "connection refused");
+}
