@@ -120,6 +120,9 @@ pub struct Call<'a> {
     pub json_body: Option<Bytes>,
     /// How long to wait after a 429; the HTTP spec's backoff when the kind sets none.
     pub patience: Option<RateLimitPatience>,
+    /// The answers may echo what was sent (a login's credentials): a retry's log line names
+    /// the status only, never the body.
+    pub quiet_answers: bool,
 }
 
 impl<'a> Call<'a> {
@@ -134,6 +137,7 @@ impl<'a> Call<'a> {
             classify: None,
             json_body: None,
             patience: None,
+            quiet_answers: false,
         }
     }
 
@@ -167,6 +171,12 @@ impl<'a> Call<'a> {
 
     pub fn classify(mut self, classify: Classifier) -> Self {
         self.classify = Some(classify);
+        self
+    }
+
+    /// See [`Call::quiet_answers`].
+    pub fn quiet_answers(mut self) -> Self {
+        self.quiet_answers = true;
         self
     }
 
@@ -276,7 +286,7 @@ impl HttpClient {
                         path = call.url.path(),
                         attempt = attempts,
                         wait_ms = wait.as_millis() as u64,
-                        reason = %error.describe(),
+                        reason = %error.describe(call.quiet_answers),
                         "Retrying request."
                     );
                     (wait, rate_limited)
@@ -462,8 +472,9 @@ impl Failure {
         matches!(self, Failure::Status { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS)
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self, quiet: bool) -> String {
         match self {
+            Failure::Status { status, .. } if quiet => format!("HTTP {status}"),
             Failure::Status { status, body } => format!("HTTP {status}: {}", snippet(body)),
             Failure::Transport(cause) => cause.clone(),
         }

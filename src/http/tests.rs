@@ -333,3 +333,41 @@ async fn a_429_whose_reset_is_past_still_waits_the_floor() {
         "{waited:?}"
     );
 }
+
+#[tokio::test]
+async fn read_secret_json_never_quotes_the_body() {
+    #[derive(Debug, serde::Deserialize)]
+    struct Lookup {
+        #[allow(dead_code)]
+        ttl: u64,
+    }
+    let router = Router::new()
+        .route("/shape", get(|| async { "{\"ttl\":\"hvs.SECRET-TOKEN\"}" }))
+        .route("/cut", get(|| async { "{\"id\":\"hvs.SECRET-TOKEN\"," }));
+    let base = serve(router).await;
+    let http = client(0);
+    for path in ["shape", "cut"] {
+        let response = http
+            .send(&Call::get("t", base.join(path).unwrap()))
+            .await
+            .unwrap();
+        let Err(BodyError::Invalid(message)) =
+            read_secret_json::<Lookup>(response, 1 << 20, "a token lookup").await
+        else {
+            panic!("{path}: the body is not a lookup");
+        };
+        assert!(message.starts_with("expected a token lookup"), "{message}");
+        assert!(!message.contains("SECRET-TOKEN"), "{path}: {message}");
+    }
+}
+
+#[test]
+fn a_quiet_calls_failures_are_described_without_the_answers_body() {
+    // What a retry's log line says of the failure (`reason`).
+    let failure = Failure::Status {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        body: "login failed for secret_id s.ECHOED-SECRET".into(),
+    };
+    assert_eq!(failure.describe(true), "HTTP 503 Service Unavailable");
+    assert!(failure.describe(false).contains("ECHOED-SECRET"));
+}

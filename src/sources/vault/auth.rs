@@ -244,7 +244,8 @@ impl Session {
         );
         let mut call = Call::post(source, url)
             .json(body.into())
-            .timeout(AUTH_REQUEST_TIMEOUT);
+            .timeout(AUTH_REQUEST_TIMEOUT)
+            .quiet_answers();
         if let Some(ns) = self.namespace_header() {
             call = call.header("x-vault-namespace", ns);
         }
