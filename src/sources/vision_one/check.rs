@@ -6,11 +6,10 @@ use super::VisionOneSource;
 use super::api::{
     ACCOUNTS_PATH, AUDIT_PATH, Account, AuditEntry, LOGON_FILTER, read_page, trend_error_detail,
 };
-use crate::http::{Call, HttpError, join_path};
+use crate::http::{HttpError, join_path};
 use crate::sources::check::{Check, CheckCode, CheckContext, Checked, code_of, common_fix};
 use crate::time::rfc3339_seconds;
 use reqwest::Url;
-use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 
 /// The smallest page both endpoints accept.
@@ -57,14 +56,7 @@ impl VisionOneSource {
             .token
             .header_value("Bearer ")
             .map_err(HttpError::Setup)?;
-        let mut call = Call::get(&self.name, url)
-            .header("authorization", token)
-            .header("accept", HeaderValue::from_static("application/json"))
-            .timeout(self.request_timeout)
-            .limiter(&self.limiter);
-        if let Some(filter) = filter {
-            call = call.header("tmv1-filter", HeaderValue::from_static(filter));
-        }
+        let call = self.page_call(url, token, filter);
         let page = self.http.fetch(&call, read_page::<T>).await?;
         Ok(page.items.len())
     }

@@ -42,6 +42,26 @@ pub(super) struct Paged {
 }
 
 impl VisionOneSource {
+    /// One page request, as the run and the check send it: token, JSON, the source's timeout,
+    /// rate limiter and 429 patience, and the `TMV1-Filter` when there is one.
+    pub(super) fn page_call(
+        &self,
+        url: Url,
+        token: HeaderValue,
+        filter: Option<&'static str>,
+    ) -> Call<'_> {
+        let call = Call::get(&self.name, url)
+            .header("authorization", token)
+            .header("accept", HeaderValue::from_static("application/json"))
+            .timeout(self.request_timeout)
+            .limiter(&self.limiter)
+            .patience(self.patience);
+        match filter {
+            Some(filter) => call.header("tmv1-filter", HeaderValue::from_static(filter)),
+            None => call,
+        }
+    }
+
     /// Pages through one list from `first`, following `nextLink` on the configured host until
     /// it is absent, null or empty; `on_items` gets each page's items.
     pub(super) async fn scan<T, F>(
@@ -66,16 +86,9 @@ impl VisionOneSource {
         loop {
             visited.insert(url.clone());
             let page_no = paged.pages + 1;
-            let mut call = Call::get(&self.name, url)
-                .header("authorization", token.clone())
-                .header("accept", HeaderValue::from_static("application/json"))
-                .timeout(self.request_timeout)
-                .limiter(&self.limiter)
-                .patience(self.patience);
-            if let Some(filter) = filter {
-                // Every page, not just the first: the server does not keep it in the skipToken.
-                call = call.header("tmv1-filter", HeaderValue::from_static(filter));
-            }
+            // The filter goes on every page, not just the first: the server does not keep it
+            // in the skipToken.
+            let call = self.page_call(url, token.clone(), filter);
             let page: Page<T> = self
                 .http
                 .fetch(&call, read_page::<T>)
