@@ -866,6 +866,14 @@ fn decide(
     }
     let q = query.get("q").map(|q| q.to_lowercase());
     let spec = query.get("spec").cloned();
+    if let Some(spec) = &spec
+        && flag_without_environment(spec)
+    {
+        // The API's own answer to `proj/default:flag/my-flag-key` (docs/reference/launchdarkly.md).
+        return with_limits(invalid(
+            "invalid resource specifier: a flag specifier needs the environment level (proj/x:env/y:flag/z)",
+        ));
+    }
 
     if statements.is_none() {
         let pages_so_far = shared.counters.pages.fetch_add(1, Ordering::SeqCst);
@@ -1261,6 +1269,21 @@ fn matches(entry: &Value, q: Option<&str>, spec: Option<&str>) -> bool {
         }
     }
     true
+}
+
+/// A resource specifier naming flags with no `env/` level before them, which LaunchDarkly
+/// refuses with a 400.
+fn flag_without_environment(spec: &str) -> bool {
+    let mut environment = false;
+    for segment in spec.split(';').next().unwrap_or_default().split(':') {
+        if segment.starts_with("env/") {
+            environment = true;
+        }
+        if segment.starts_with("flag/") && !environment {
+            return true;
+        }
+    }
+    false
 }
 
 fn glob(pattern: &str, text: &str) -> bool {

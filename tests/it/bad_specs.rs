@@ -373,6 +373,14 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str, Option<usize>)> {
             Some(12),
         ),
         (
+            "a LaunchDarkly spec naming flags without an environment",
+            s(format!(
+                "{GOOD}  - name: ld\n    kind: launchdarkly_audit_log\n    spec: proj/default:flag/checkout\n"
+            )),
+            "names flags without an environment, which LaunchDarkly refuses (HTTP 400)",
+            Some(11),
+        ),
+        (
             "a Vault billing report that collides with another source",
             s(format!(
                 "{GOOD}  - name: vb\n    kind: vault_client_activity\n    address: https://vault.example.com:8200\n  - name: vb-billing\n    kind: vision_one_inactive_accounts\n    region: us\n"

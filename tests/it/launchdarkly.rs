@@ -221,7 +221,7 @@ async fn the_fake_is_as_strict_as_the_reference() {
     fake.set_entries(entries);
     // Requests refused for their credential or version are not counted; the others are.
     fake.state().route_budget = Some(Budget {
-        requests: 5,
+        requests: 6,
         window: Duration::from_secs(3600),
     });
     let client = reqwest::Client::new();
@@ -241,7 +241,14 @@ async fn the_fake_is_as_strict_as_the_reference() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.text().await.unwrap(), UNAUTHORIZED);
     assert_eq!(get("", None, None).await.unwrap().status(), 401);
-    for bad in ["limit=21", "limit=0", "before=yesterday", "after=1.5"] {
+    // The last: a flag specifier without its environment level.
+    for bad in [
+        "limit=21",
+        "limit=0",
+        "before=yesterday",
+        "after=1.5",
+        "spec=proj%2Fdefault%3Aflag%2Fcheckout",
+    ] {
         let r = get(bad, Some(TOKEN), None).await.unwrap();
         assert_eq!(r.status(), 400, "{bad}");
         let body: serde_json::Value = r.json().await.unwrap();
@@ -1070,7 +1077,7 @@ async fn a_refused_filter_is_not_retried_and_the_error_says_what_to_check() {
     ));
     let (ws, ran) = run_ld(
         &fake,
-        "    spec: \"proj/*:flag/*\"\n    concurrency: 1\n",
+        "    spec: \"proj/*:env/*:flag/*\"\n    concurrency: 1\n",
         "",
     )
     .await;

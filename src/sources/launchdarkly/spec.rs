@@ -240,6 +240,14 @@ impl SourceKind for LaunchDarklySpec {
                 );
             }
         }
+        if let Some(spec) = &self.resource_spec
+            && names_flags_without_environment(spec)
+        {
+            problems.add(
+                &at.key("spec"),
+                "names flags without an environment, which LaunchDarkly refuses (HTTP 400): put the `env/` level before `flag/`, e.g. `proj/*:env/*:flag/*`",
+            );
+        }
     }
 
     fn check_before_fetch(
@@ -350,6 +358,18 @@ impl SourceKind for LaunchDarklySpec {
             request_timeout: common.request_timeout,
         })
     }
+}
+
+/// A resource specifier with `flag/` and no `env/` level before it: the audit log refuses it.
+fn names_flags_without_environment(spec: &str) -> bool {
+    let mut environment = false;
+    for segment in spec.split(';').next().unwrap_or_default().split(':') {
+        environment |= segment.starts_with("env/");
+        if segment.starts_with("flag/") && !environment {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
