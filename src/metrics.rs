@@ -227,22 +227,22 @@ fn source_exposition(source: &SourceView) -> String {
         Some(Unit::Seconds),
         source.duration_seconds(),
     );
-    if let Some(requests) = source.facts.requests {
-        register_int(
-            &mut registry,
-            "source_requests",
-            "HTTP requests the source sent",
-            clamp(requests),
-        );
-    }
-    if let Some(limited) = source.facts.rate_limited {
-        register_int(
-            &mut registry,
-            "source_rate_limited_responses",
-            "HTTP 429 answers the source got",
-            clamp(limited),
-        );
-    }
+    // A source group is updated by name (POST): a figure left out keeps the previous run's
+    // value, so what this run cannot say is sent as NaN rather than left out.
+    register_float(
+        &mut registry,
+        "source_requests",
+        "HTTP requests the source sent; NaN when the source failed before counting",
+        None,
+        known(source.facts.requests),
+    );
+    register_float(
+        &mut registry,
+        "source_rate_limited_responses",
+        "HTTP 429 answers the source got; NaN when the source failed before counting",
+        None,
+        known(source.facts.rate_limited),
+    );
     if source.status == SourceStatus::Succeeded {
         // Only on success: the group is updated by name, so a failed run leaves it as it was.
         register_float(
@@ -303,24 +303,28 @@ fn source_exposition(source: &SourceView) -> String {
                 "Audit log entries exported",
                 clamp(v.entries),
             );
-            // Unknown completeness sends no figure rather than a guess.
+            // Unknown completeness is NaN: not a guess, and not the last run's figure.
             let missing = match v.completeness {
                 Completeness::Complete => Some(0),
                 Completeness::Missing { entries } => Some(entries),
                 Completeness::Unknown { .. } => None,
             };
-            if let Some(missing) = missing {
-                register_int(
-                    &mut registry,
-                    "launchdarkly_entries_missing",
-                    "Audit log entries counted by LaunchDarkly but not exported",
-                    clamp(missing),
-                );
-            }
+            register_float(
+                &mut registry,
+                "launchdarkly_entries_missing",
+                "Audit log entries counted by LaunchDarkly but not exported; NaN when how many is unknown",
+                None,
+                known(missing),
+            );
         }
         None => {}
     }
     encode(&registry)
+}
+
+/// A count as a gauge value, NaN when unknown.
+fn known(value: Option<u64>) -> f64 {
+    value.map_or(f64::NAN, |v| v as f64)
 }
 
 fn register_int(registry: &mut Registry, name: &str, help: &str, value: i64) {
@@ -439,6 +443,7 @@ fn shown_url(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::summary::{LaunchDarklyDetails, SourceFacts};
     use chrono::TimeZone;
 
     fn run(status: SourceStatus) -> RunView {
@@ -469,6 +474,39 @@ mod tests {
                 facts: Default::default(),
             }],
         }
+    }
+
+    #[test]
+    fn what_a_run_cannot_say_is_sent_as_nan_not_left_to_the_last_runs_value() {
+        let mut view = run(SourceStatus::Incomplete);
+        let body = &groups(&view)[1].body;
+        // No facts: the source failed before counting.
+        assert!(body.contains("rollcall_source_requests NaN"), "{body}");
+        assert!(
+            body.contains("rollcall_source_rate_limited_responses NaN"),
+            "{body}"
+        );
+
+        view.sources[0].facts = SourceFacts {
+            requests: Some(12),
+            rate_limited: Some(0),
+            details: Some(KindDetails::LaunchDarkly(LaunchDarklyDetails {
+                entries: 40,
+                per_day: Vec::new(),
+                top_members: Vec::new(),
+                top_tokens: Vec::new(),
+                completeness: Completeness::Unknown {
+                    reason: "the account would not count".into(),
+                },
+            })),
+        };
+        let body = &groups(&view)[1].body;
+        assert!(body.contains("rollcall_source_requests 12"), "{body}");
+        assert!(
+            body.contains("rollcall_launchdarkly_entries_missing NaN"),
+            "{body}"
+        );
+        assert!(body.contains("rollcall_launchdarkly_entries 40"), "{body}");
     }
 
     #[test]
