@@ -119,6 +119,23 @@ fn shown(text: &str) -> String {
         .collect()
 }
 
+/// The branches of a schema's `anyOf`/`oneOf`, unions within unions flattened.
+fn alternatives(schema: &Value) -> Vec<&Value> {
+    ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|key| schema[*key].as_array())
+        .flatten()
+        .flat_map(|branch| {
+            let nested = alternatives(branch);
+            if nested.is_empty() {
+                vec![branch]
+            } else {
+                nested
+            }
+        })
+        .collect()
+}
+
 /// Walks `schema` alongside `example`: every property of every object schema must appear, and
 /// each kind of source must appear as an item whose `kind` is that kind.
 fn missing_keys(schema: &Value, example: &Value, at: &str, missing: &mut Vec<String>) {
@@ -136,6 +153,15 @@ fn missing_keys(schema: &Value, example: &Value, at: &str, missing: &mut Vec<Str
         return;
     }
     let Some(properties) = schema["properties"].as_object() else {
+        // A union (`auth`'s methods, an optional block): the example shows every alternative's
+        // keys, the one in use and the others commented out.
+        for alternative in alternatives(schema) {
+            if alternative["properties"].is_object() {
+                missing_keys(alternative, example, at, missing);
+            }
+        }
+        missing.sort();
+        missing.dedup();
         return;
     };
     for (key, property) in properties {
