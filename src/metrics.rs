@@ -425,10 +425,12 @@ async fn send(client: &reqwest::Client, base: &Url, group: &Group) -> Result<(),
     if status.is_success() {
         return Ok(());
     }
-    let body = response.text().await.unwrap_or_default();
+    let body = crate::http::read_limited(response, crate::http::ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
     Err(failed(format!(
         "HTTP {status}: {}",
-        crate::http::snippet(&body)
+        crate::http::describe_body(&body)
     )))
 }
 

@@ -25,7 +25,7 @@ pub use retry::{RateLimitPatience, RetryPolicy, Verdict};
 pub use spec::HttpSpec;
 
 /// Most of an error body kept for interpretation; enough for any JSON error document.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// Characters of an error body shown in messages.
 const SNIPPET_CHARS: usize = 300;
 
