@@ -31,6 +31,8 @@ VAULT_PATHS = [
     "/auth/{kubernetes_mount_path}/login",
     "/auth/token/lookup-self",
     "/auth/token/revoke-self",
+    "/sys/health",
+    "/sys/capabilities-self",
 ]
 
 
@@ -115,6 +117,30 @@ def patch_vault(document):
             "schema": {"type": "string"},
             "x-rollcall-patched": "from the API documentation",
         },
+    ]
+
+
+    # sys/health: the generator emits no query parameters; the API documentation
+    # (api-docs/system/health) lists these, booleans and status codes.
+    health = document["paths"]["/sys/health"]["get"]
+    health["parameters"] = [
+        {
+            "name": name,
+            "in": "query",
+            "description": description,
+            "schema": {"type": kind},
+            "x-rollcall-patched": "from the API documentation",
+        }
+        for name, kind, description in [
+            ("standbyok", "boolean", "Answer a standby node with the active node's code."),
+            ("perfstandbyok", "boolean", "Answer a performance standby with the active node's code."),
+            ("activecode", "integer", "Status code for an active node."),
+            ("standbycode", "integer", "Status code for a standby node."),
+            ("drsecondarycode", "integer", "Status code for a DR secondary."),
+            ("performancestandbycode", "integer", "Status code for a performance standby."),
+            ("sealedcode", "integer", "Status code for a sealed node."),
+            ("uninitcode", "integer", "Status code for an uninitialised node."),
+        ]
     ]
 
 

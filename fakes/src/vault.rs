@@ -26,6 +26,10 @@
 //!   `POST /v1/auth/token/revoke-self`, answering as OpenBao 2.7.2 did (rollcall's tests compare
 //!   them), or relayed to a real server with [`AuthBackend::Upstream`], which then also decides
 //!   whether a token is valid and has `read` (+ `sudo` for the export) on what it asks for;
+//! - `GET sys/health` (the version of the fake's [`Version`], OpenBao's when `openbao`),
+//!   `auth/token/lookup-self` (the token's `ttl`) and `POST sys/capabilities-self` (`read`,
+//!   plus `sudo` when `sudo`, on the export; `read` on the counts and the configuration as
+//!   `counts_read` and `config_read` say), for `rollcall check`;
 //! - every route also under [`PATH_PREFIX`] (a Vault behind a path-routing proxy);
 //! - a request path with `//`, `/./` or `/../` refused with a 400, as Vault 2.0 (and 1.19.16+,
 //!   1.20.10+, 1.21.5+) does; OpenBao accepts such paths, so only the fake can catch them.
@@ -265,6 +269,8 @@ pub struct VaultState {
     pub counts_read: bool,
     /// The token's policy has `read` on `sys/internal/counters/config` (else 403).
     pub config_read: bool,
+    /// Seconds the token has left, as `auth/token/lookup-self` says; 0 never expires (root).
+    pub token_ttl: u64,
     /// `billing_start_timestamp`; `None` answers Go's zero time, as Community does.
     pub billing_start: Option<DateTime<Utc>>,
     /// Answer every `sys/internal/counters` path with OpenBao's 404 `unsupported path`.
@@ -353,6 +359,7 @@ impl FakeVault {
             truncate: None,
             counts_read: true,
             config_read: true,
+            token_ttl: 0,
             billing_start: None,
             openbao: false,
             auth: AuthBackend::Local(BTreeMap::new()),
@@ -373,6 +380,9 @@ impl FakeVault {
             .route(EXPORT_PATH, get(export))
             .route(COUNTS_PATH, get(counts))
             .route(CONFIG_PATH, get(config))
+            .route("/v1/sys/health", get(token_route))
+            .route("/v1/sys/capabilities-self", post(token_route))
+            .route("/v1/auth/token/lookup-self", get(token_route))
             .route("/v1/auth/token/revoke-self", post(auth_request))
             .route("/v1/auth/{*rest}", post(auth_request));
         // Also under a path prefix, as behind a reverse proxy that serves Vault at `/vault`.
@@ -991,6 +1001,107 @@ async fn auth_request(State(shared): State<Shared>, request: Request) -> Respons
     seen.status = response.status().as_u16();
     shared.log.push(seen);
     response
+}
+
+/// `GET sys/health` (unauthenticated), `POST sys/capabilities-self` and `GET
+/// auth/token/lookup-self`, which `rollcall check` reads: relayed upstream, or answered from
+/// the fake's token, version and policy flags.
+async fn token_route(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body, refusal) = match shared.checker.read_and_check(request).await {
+        Ok(checked) => checked,
+        Err(too_large) => return too_large,
+    };
+    let mut seen = Seen::of(
+        parts.method.as_str(),
+        &full_path(&parts.uri, &parts.extensions),
+        parts.uri.query(),
+        &parts.headers,
+    );
+    let backend = lock(&shared.state).auth.clone();
+    let response = match (refusal, backend) {
+        (Some(refusal), _) => refusal,
+        (None, AuthBackend::Upstream(url)) => relay(&url, &parts, body).await,
+        (None, AuthBackend::Local(_)) => answer_token_route(&shared, &parts, &body),
+    };
+    seen.status = response.status().as_u16();
+    shared.queries.push(seen);
+    response
+}
+
+fn answer_token_route(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Response {
+    let state = lock(&shared.state);
+    let ok = |body: serde_json::Value| {
+        (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    if parts.uri.path().ends_with("/sys/health") {
+        let version = match (state.openbao, state.version) {
+            (true, _) => "2.7.2",
+            (false, Version::V1_12) => "1.12.11",
+            (false, Version::V1_17) => "1.17.6",
+            (false, Version::V1_18) => "1.18.5",
+            (false, Version::V1_21) => "1.21.2",
+        };
+        return ok(serde_json::json!({
+            "initialized": true,
+            "sealed": false,
+            "standby": false,
+            "performance_standby": false,
+            "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled",
+            "server_time_utc": Utc::now().timestamp(),
+            "version": version,
+            "cluster_name": "vault-cluster-fake",
+        }));
+    }
+    let token = parts
+        .headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if token != state.token && !state.issued.contains(&token) {
+        return permission_denied();
+    }
+    if parts.uri.path().ends_with("/lookup-self") {
+        return ok(serde_json::json!({
+            "request_id": "5d3b2f7e-0000-4000-8000-000000000003",
+            "data": {
+                "accessor": "fake-accessor",
+                "id": token,
+                "policies": ["rollcall"],
+                "ttl": state.token_ttl,
+                "type": "service",
+            },
+        }));
+    }
+    let Ok(query) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return json_error(StatusCode::BAD_REQUEST, "failed to parse JSON input");
+    };
+    let mut granted = serde_json::Map::new();
+    for path in query["paths"].as_array().into_iter().flatten() {
+        let Some(path) = path.as_str() else { continue };
+        let capabilities: &[&str] = match path.trim_matches('/') {
+            "sys/internal/counters/activity/export" if state.sudo => &["read", "sudo"],
+            "sys/internal/counters/activity/export" => &["read"],
+            "sys/internal/counters/activity" if state.counts_read => &["read"],
+            "sys/internal/counters/config" if state.config_read => &["read"],
+            _ => &["deny"],
+        };
+        granted.insert(path.to_owned(), serde_json::json!(capabilities));
+    }
+    // Vault repeats each path's capabilities at the top level.
+    let mut answer = granted.clone();
+    answer.insert("data".into(), serde_json::Value::Object(granted));
+    ok(serde_json::Value::Object(answer))
 }
 
 async fn relay(upstream: &str, parts: &axum::http::request::Parts, body: Bytes) -> Response {

@@ -1,6 +1,6 @@
-//! `rollcall check` through the real binary: Trend Vision One and LaunchDarkly against their
-//! fakes, Vault against a real OpenBao dev server, the output against a local folder and
-//! s3s-fs. Each case checks the target's line (its code and what it names) and the exit code.
+//! `rollcall check` through the real binary: Trend Vision One, LaunchDarkly and Vault against
+//! their fakes (the fake Vault for a check that passes), Vault's login, tokens and capabilities
+//! against a real OpenBao dev server, the output against a local folder and s3s-fs. Each case checks the target's line (its code and what it names) and the exit code.
 
 use crate::support::openbao::OpenBao;
 use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
@@ -431,4 +431,61 @@ async fn vault_check_logs_in_with_the_sources_auth_method_and_revokes_the_login(
     let refused = line(&ran, "vault", "unauthorized");
     assert!(refused.contains("approle"), "{refused}");
     assert_eq!(token_accessors(&bao).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_with_the_export_and_a_token_that_may_read_it_checks_ok() {
+    use rollcall_fakes::vault::{FakeVault, Version};
+    const TOKEN: &str = "hvs.check-token-0042";
+    let ws = Workspace::new();
+    let check_vault = |fake: &FakeVault| {
+        format!(
+            "job: j\n{}http:\n  max_retries: 0\nsources:\n  - name: vault\n    kind: vault_client_activity\n    address: {}\n    timeout: 1h\n",
+            local_output(&ws),
+            fake.url()
+        )
+    };
+
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.state().token_ttl = 7200;
+    let ran = check(&ws, &check_vault(&fake), &[("VAULT_TOKEN", TOKEN)]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let ok = line(&ran, "vault", "ok");
+    assert!(
+        ok.contains("Vault 1.18.5; token valid (has 2h left), `read` and `sudo` on sys/internal/counters/activity/export"),
+        "{ok}"
+    );
+    assert!(ok.contains("the server has the export"), "{ok}");
+    assert!(!ran.all_output().contains(TOKEN), "the token never shows");
+    // The probe is the inverted range Vault refuses before any work: nothing was exported.
+    let probes: Vec<_> = fake.log.all();
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert_eq!(probes[0].query["start_time"], "2000-01-02T00:00:00Z");
+    assert_eq!(probes[0].status, 400);
+    fake.server.assert_no_violations();
+
+    // Before 1.18 `read` alone is enough; without `read` on the counts the line says what
+    // the run will not cross-check, and stays ok.
+    let fake = FakeVault::start(TOKEN, Version::V1_17).await;
+    fake.state().sudo = false;
+    fake.state().counts_read = false;
+    let ran = check(&ws, &check_vault(&fake), &[("VAULT_TOKEN", TOKEN)]).await;
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    let ok = line(&ran, "vault", "ok");
+    assert!(
+        ok.contains("token valid (does not expire), `read` on"),
+        "{ok}"
+    );
+    assert!(
+        ran.stdout.contains("sys/internal/counters/activity"),
+        "{ran:#?}"
+    );
+    assert!(ran.stdout.contains("unchecked"), "{ran:#?}");
+
+    // The same token on 1.18 without `sudo`: forbidden, naming it.
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    fake.state().sudo = false;
+    let ran = check(&ws, &check_vault(&fake), &[("VAULT_TOKEN", TOKEN)]).await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(line(&ran, "vault", "forbidden").contains("lacks `sudo`"));
 }
