@@ -21,8 +21,8 @@ Examples:
 Exit codes:
   0  every source succeeded
   1  unexpected error, interrupted, or every source failed
-  2  configuration or credentials invalid (nothing fetched; do not retry)
-  3  partial failure: some sources failed, the others were written";
+  2  configuration or credentials invalid, or nothing a retry can fix (do not retry)
+  3  partial: some sources failed or are incomplete, the others were written";
 
 /// Scheduled compliance exports: who still has access, who still counts against a licence.
 #[derive(Parser, Debug)]

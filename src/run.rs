@@ -76,6 +76,7 @@ impl RunError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             RunError::Config(_) => ExitStatus::Config,
+            RunError::Output(e) if e.retry_cannot_fix() => ExitStatus::Config,
             RunError::Output(_) | RunError::Interrupted(_) => ExitStatus::Failure,
         }
     }

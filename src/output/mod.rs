@@ -86,7 +86,21 @@ pub enum OutputError {
         /// For telling faults apart; deliberately not the error's `source`, whose text quotes
         /// S3's whole answer.
         cause: Box<object_store::Error>,
+        /// The store refused the credentials or the permission: running again will not help.
+        denied: bool,
     },
+}
+
+impl OutputError {
+    /// A fault that running again cannot fix: a run id used before, or credentials or a
+    /// permission the store refuses. Exit 2, so Kubernetes does not retry the Job.
+    pub fn retry_cannot_fix(&self) -> bool {
+        match self {
+            OutputError::ManifestExists { .. } => true,
+            OutputError::Store { denied, .. } => *denied,
+            _ => false,
+        }
+    }
 }
 
 /// How object_store retries a request: the job spec's `http` settings, so one `max_retries`
@@ -584,6 +598,7 @@ fn store_error_doing(location: &str, action: String, source: object_store::Error
         hint,
         detail: store_error_text(&text),
         cause: Box::new(source),
+        denied: hint == DENIED,
     }
 }
 

@@ -243,7 +243,8 @@ async fn only_selects_sources_and_flags_beat_the_environment() {
         ws.path(),
     )
     .await;
-    assert_eq!(ran.code, 1, "{ran:#?}");
+    // A reused run id is for a person to change: exit 2, not retried.
+    assert_eq!(ran.code, 2, "{ran:#?}");
     assert_contains_all(
         &ran.stderr,
         &[

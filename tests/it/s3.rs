@@ -80,7 +80,8 @@ async fn a_wrong_secret_fails_clearly_and_writes_nothing() {
     let ws = Workspace::new();
     let spec = s3_spec(&ws, &s3, &fake);
     let ran = ws.rollcall("run", &spec, &env("not-the-secret")).await;
-    assert_eq!(ran.code, 1, "{ran:#?}");
+    // Refused credentials: exit 2, which Kubernetes does not retry.
+    assert_eq!(ran.code, 2, "{ran:#?}");
     let output = ran.all_output();
     assert_contains_all(&output, &["access denied", "AWS_SECRET_ACCESS_KEY"]);
     assert!(!output.contains("not-the-secret"), "{output}");
