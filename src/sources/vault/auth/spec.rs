@@ -126,55 +126,54 @@ impl AuthSpec {
                 .filter(|ns| !ns.is_empty())
                 .map(str::to_owned)
         };
-        let login = match self {
+        // Each method's own settings; the mount and namespace are read the same way for all.
+        let (mount, own, method) = match self {
             AuthSpec::Token {} => return Ok(None),
             AuthSpec::Kubernetes {
                 role,
                 mount,
                 token_file,
-                namespace: own,
+                namespace,
             } => {
                 check_token_file(token_file).map_err(fail)?;
-                LoginSpec {
-                    mount: clean_mount(mount),
-                    namespace: namespace(own),
-                    method: LoginMethod::Kubernetes {
-                        role: role.clone(),
-                        token_file: token_file.clone(),
-                    },
-                }
+                let method = LoginMethod::Kubernetes {
+                    role: role.clone(),
+                    token_file: token_file.clone(),
+                };
+                (mount, namespace, method)
             }
             AuthSpec::Jwt {
                 role,
                 mount,
                 token_file,
-                namespace: own,
+                namespace,
             } => {
                 check_token_file(token_file).map_err(fail)?;
-                LoginSpec {
-                    mount: clean_mount(mount),
-                    namespace: namespace(own),
-                    method: LoginMethod::Jwt {
-                        role: role.clone(),
-                        token_file: token_file.clone(),
-                    },
-                }
+                let method = LoginMethod::Jwt {
+                    role: role.clone(),
+                    token_file: token_file.clone(),
+                };
+                (mount, namespace, method)
             }
             AuthSpec::Approle {
                 role_id_env,
                 secret_id_env,
                 mount,
-                namespace: own,
-            } => LoginSpec {
-                mount: clean_mount(mount),
-                namespace: namespace(own),
-                method: LoginMethod::AppRole {
+                namespace,
+            } => {
+                let method = LoginMethod::AppRole {
                     role_id_env: role_id_env.clone(),
                     role_id: env.secret(source, role_id_env)?,
                     secret_id_env: secret_id_env.clone(),
                     secret_id: env.secret(source, secret_id_env)?,
-                },
-            },
+                };
+                (mount, namespace, method)
+            }
+        };
+        let login = LoginSpec {
+            mount: clean_mount(mount),
+            namespace: namespace(own),
+            method,
         };
         if let Some(ns) = &login.namespace {
             HeaderValue::from_str(ns)
