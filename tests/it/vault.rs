@@ -728,3 +728,16 @@ async fn findings_count_every_request_and_each_429() {
     assert_eq!(findings["requests"], sent as u64, "{findings:#}");
     assert_eq!(findings["rate_limited"], 1, "{findings:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_no_header_can_carry_is_a_spec_error_before_any_request() {
+    let fake = FakeVault::start(TOKEN, Version::V1_18).await;
+    let (_ws, ran) = run_vault(&fake, "    namespace: \"team\\x01\"\n", &[]).await;
+    assert_eq!(ran.code, 2, "{ran:#?}");
+    assert!(
+        ran.stderr
+            .contains("cannot be sent as the X-Vault-Namespace header"),
+        "{ran:#?}"
+    );
+    assert_eq!(fake.log.count(), 0, "nothing was sent");
+}

@@ -177,13 +177,22 @@ impl SourceKind for VaultSpec {
                         .map_err(|m| format!("{}: {m}", common.token_env))
                 }),
         });
-        let (address, client, credential) = match (address, client, credential) {
-            (Ok(address), Ok(client), Ok(credential)) => (address, client, credential),
-            (address, client, credential) => {
-                let messages: Vec<String> = [address.err(), client.err(), credential.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect();
+        // Sent as `X-Vault-Namespace` on every call: a value no header can carry is a spec
+        // error now, not a failure of each request.
+        let header = match &namespace {
+            Some(ns) if reqwest::header::HeaderValue::from_str(ns).is_err() => Err(format!(
+                "namespace `{ns}` cannot be sent as the X-Vault-Namespace header (control characters or non-ASCII)"
+            )),
+            _ => Ok(()),
+        };
+        let (address, client, credential) = match (address, client, credential, header) {
+            (Ok(address), Ok(client), Ok(credential), Ok(())) => (address, client, credential),
+            (address, client, credential, header) => {
+                let messages: Vec<String> =
+                    [address.err(), client.err(), credential.err(), header.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
                 return Err(common.error(messages.join("; ")));
             }
         };
