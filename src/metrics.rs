@@ -12,7 +12,7 @@
 //! A push never fails the run: it has a short deadline of its own, and a failure becomes a
 //! warning in the log and a finding in the manifest.
 
-use crate::config::{KeyPath, Problems};
+use crate::config::{KeyPath, Problems, url_for_messages};
 use crate::http::join_path;
 use crate::report::manifest::{RunStatus, SourceStatus};
 use crate::report::summary::{Completeness, KindDetails, RunView, SourceView};
@@ -64,23 +64,20 @@ impl MetricsSpec {
 
     /// The Pushgateway's base URL, checked.
     pub fn url(&self) -> Result<Url, String> {
-        let url = Url::parse(&self.pushgateway)
-            .map_err(|e| format!("`{}` is not a URL: {e}", self.pushgateway))?;
+        let shown = url_for_messages(&self.pushgateway);
+        let url =
+            Url::parse(&self.pushgateway).map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("the Pushgateway URL must not carry credentials".to_owned());
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
-                "`{}` has scheme `{}`; use http or https",
-                self.pushgateway,
+                "`{shown}` has scheme `{}`; use http or https",
                 url.scheme()
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(format!(
-                "`{}` must not have a query or fragment",
-                self.pushgateway
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("the Pushgateway URL must not carry credentials".to_owned());
+            return Err(format!("`{shown}` must not have a query or fragment"));
         }
         Ok(url)
     }
@@ -560,6 +557,26 @@ mod tests {
         assert_eq!(label_segment("job", "a/b"), "job@base64/YS9i");
         assert_eq!(label_segment("job", ".."), "job@base64/Li4");
         assert_eq!(label_segment("job", ""), "job@base64/=");
+    }
+
+    #[test]
+    fn a_pushgateway_url_with_credentials_never_shows_them() {
+        for url in [
+            "ftp://user:s3cret@push:9091",
+            "http://user:s3cret@push:9091",
+        ] {
+            let spec = MetricsSpec {
+                pushgateway: url.into(),
+                ..serde_yaml::from_str("pushgateway: http://push:9091").unwrap()
+            };
+            let error = spec.url().unwrap_err();
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+        assert_eq!(
+            url_for_messages("user:s3cret@vault:8200"),
+            "…@vault:8200",
+            "no scheme either"
+        );
     }
 
     #[test]

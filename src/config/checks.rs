@@ -37,19 +37,35 @@ pub fn check_env_name(problems: &mut Problems<'_>, key: &KeyPath, name: &str) {
     }
 }
 
+/// A URL as written, for messages: whatever stands before an `@` (a user and password pasted
+/// into it) is left out.
+pub fn url_for_messages(text: &str) -> String {
+    let Some((before, host)) = text.rsplit_once('@') else {
+        return text.to_owned();
+    };
+    match before.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://…@{host}"),
+        None => format!("…@{host}"),
+    }
+}
+
 /// An API base URL: absolute, http(s), no query, and https unless allowed.
 pub fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, String> {
+    let shown = url_for_messages(text);
     // `host:8200` parses as a URL whose scheme is the host: say what is really missing.
     if !text.contains("://") {
         let with_scheme = format!("https://{}", text.trim_start_matches('/'));
         return Err(match Url::parse(&with_scheme) {
-            Ok(_) => format!("`{text}` has no scheme; write it with one, e.g. `{with_scheme}`"),
-            Err(e) => format!("`{text}` is not a URL: {e}"),
+            Ok(_) => format!(
+                "`{shown}` has no scheme; write it with one, e.g. `{}`",
+                url_for_messages(&with_scheme)
+            ),
+            Err(e) => format!("`{shown}` is not a URL: {e}"),
         });
     }
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let url = Url::parse(text).map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{text}` must not have a query or fragment"));
+        return Err(format!("`{shown}` must not have a query or fragment"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(

@@ -16,7 +16,7 @@ mod wording;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use checks::{check_env_name, check_name, check_scheme, parse_base_url};
+pub use checks::{check_env_name, check_name, check_scheme, parse_base_url, url_for_messages};
 pub use duration::deserialize_duration;
 pub use env::{Environment, Secret, Settings};
 pub use locate::KeyPath;
